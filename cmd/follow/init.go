@@ -1,0 +1,141 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/follower"
+)
+
+func newInitCmd(g *globals, name string) *cobra.Command {
+	var (
+		storage  string
+		nickname string
+		domain   string
+		listen   []string
+	)
+	cmd := &cobra.Command{
+		Use:   "init <cluster-config>",
+		Short: "Join cluster " + name + " from its config (a file, or the JSON text)",
+		Long: `Join a cluster from the config its curators export ('curate export-config'):
+a file path, or the JSON text itself. Creates this follower's key and its data
+folder <root>/<cluster>, with a config.json you can read and edit.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cluster, err := follower.ParseClusterConfig(args[0])
+			if err != nil {
+				return err
+			}
+			cfg := configs.DefaultFollower()
+			if storage != "" {
+				p, err := configs.ParsePledge(storage)
+				if err != nil {
+					return usageError{fmt.Errorf("--storage: %w", err)}
+				}
+				cfg.Storage = p
+			}
+			cfg.Nickname, cfg.Domain = nickname, domain
+			if len(listen) > 0 {
+				cfg.Listen = listen
+			}
+			home, err := g.followRoot().Home(name)
+			if err != nil {
+				return usageError{err}
+			}
+			id, err := home.Init(cluster, cfg, rand.Reader)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "following cluster %s (%s) from %s\n", name, cluster.ID, home.Dir)
+			fmt.Fprintf(g.stdout, "  follower peer ID  %s\n  pledge            %s\n", id, cfg.Storage)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&storage, "storage", "", `disk to donate: a size ("500GiB") or a share of the free disk ("80%", the default)`)
+	f.StringVar(&nickname, "nickname", "", "name shown to curators")
+	f.StringVar(&domain, "domain", "", "failure-domain tag (region, organisation)")
+	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
+	return cmd
+}
+
+func newInfoCmd(g *globals, name string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "info",
+		Short: "Show this follower's identity, pledge and cluster",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := g.followRoot().Home(name)
+			if err != nil {
+				return usageError{err}
+			}
+			l, err := home.Load()
+			if err != nil {
+				return err
+			}
+			info := struct {
+				Cluster string           `json:"cluster"`
+				ID      string           `json:"cluster_id"`
+				Peer    string           `json:"peer_id"`
+				Folder  string           `json:"folder"`
+				Config  configs.Follower `json:"config"`
+				Trust   []string         `json:"checkpoint_trust"`
+				Boot    []string         `json:"bootstrap"`
+			}{name, l.Cluster.ID, l.ID.String(), home.Dir, l.Config, l.Cluster.Checkpoint.Trust, l.Cluster.Bootstrap}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(info)
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "cluster     %s (%s)\n", name, info.ID)
+			fmt.Fprintf(w, "peer ID     %s\n", info.Peer)
+			fmt.Fprintf(w, "folder      %s\n", info.Folder)
+			fmt.Fprintf(w, "pledge      %s\n", l.Config.Storage)
+			if l.Config.Nickname != "" {
+				fmt.Fprintf(w, "nickname    %s\n", l.Config.Nickname)
+			}
+			fmt.Fprintf(w, "curators    %d at checkpoint seq %d\n", len(info.Trust), l.Cluster.Checkpoint.Seq)
+			fmt.Fprintf(w, "bootstrap   %d address(es)\n", len(info.Boot))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every cluster followed",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := g.followRoot().List()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if names == nil {
+					names = []string{}
+				}
+				return json.NewEncoder(g.stdout).Encode(names)
+			}
+			if len(names) == 0 {
+				fmt.Fprintf(g.stdout, "no clusters followed under %s\n", g.root)
+				return nil
+			}
+			for _, n := range names {
+				fmt.Fprintln(g.stdout, n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

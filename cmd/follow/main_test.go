@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/follower"
+)
+
+func runFollow(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+// newCluster creates a curator home and returns its cluster config path.
+func newCluster(t *testing.T) string {
+	t.Helper()
+	home := curator.Home{Dir: filepath.Join(t.TempDir(), "curator")}
+	if _, err := home.Init(context.Background(), curator.InitOptions{Name: "demo", Now: time.Now(), Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	return home.ClusterPath()
+}
+
+func TestInitInfoList(t *testing.T) {
+	root := t.TempDir()
+	cfg := newCluster(t)
+	if out, err := runFollow(t, "--root", root, "list"); err != nil || !strings.Contains(out, "no clusters") {
+		t.Fatalf("list on empty root: %v\n%s", err, out)
+	}
+	out, err := runFollow(t, "--root", root, "demo", "init", cfg, "--storage", "40MiB", "--nickname", "alice")
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "pledge            40MiB") {
+		t.Fatalf("init output:\n%s", out)
+	}
+	// The cluster config can also be given as JSON text.
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runFollow(t, "mirror", "init", string(text), "--root", root); err != nil {
+		t.Fatalf("init from JSON text: %v\n%s", err, out)
+	}
+	out, err = runFollow(t, "--root", root, "list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(out), &names); err != nil || len(names) != 2 || names[0] != "demo" || names[1] != "mirror" {
+		t.Fatalf("list --json = %q (%v)", out, err)
+	}
+	out, err = runFollow(t, "--root", root, "demo", "info", "--json")
+	if err != nil {
+		t.Fatalf("info: %v\n%s", err, out)
+	}
+	var info struct {
+		Peer   string           `json:"peer_id"`
+		Config configs.Follower `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("info --json: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(info.Peer, "12D3Koo") || info.Config.Storage.Bytes != 40<<20 || info.Config.Nickname != "alice" {
+		t.Fatalf("info: %+v", info)
+	}
+	if _, err := runFollow(t, "--root", root, "demo", "init", cfg); !errors.Is(err, follower.ErrAlreadyInitialised) {
+		t.Fatalf("second init: %v", err)
+	}
+}
+
+func TestInitRejectsBadInput(t *testing.T) {
+	root := t.TempDir()
+	cfg := newCluster(t)
+	var ue usageError
+	if _, err := runFollow(t, "--root", root, "demo", "init", cfg, "--storage", "0%"); !errors.As(err, &ue) {
+		t.Fatalf("--storage 0%%: %v", err)
+	}
+	if _, err := runFollow(t, "--root", root, "demo", "init", `{"version": 1, "name": "demo"}`); !errors.Is(err, configs.ErrInvalid) {
+		t.Fatalf("incomplete config: %v", err)
+	}
+	if _, err := runFollow(t, "--root", root, "demo", "init", filepath.Join(root, "missing.json")); err == nil {
+		t.Fatal("missing config file accepted")
+	}
+	if _, err := runFollow(t, "--root", root, "../x", "init", cfg); err == nil {
+		t.Fatal("cluster name ../x accepted")
+	}
+	if _, err := runFollow(t, "--root", root, "nothere", "info"); !errors.Is(err, follower.ErrNotInitialised) {
+		t.Fatalf("info of an unknown cluster: %v", err)
+	}
+	if names, err := (follower.Root{Dir: root}).List(); err != nil || len(names) != 0 {
+		t.Fatalf("failed inits left clusters behind: %v %v", names, err)
+	}
+}

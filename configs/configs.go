@@ -1,0 +1,533 @@
+package configs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Version is the config file format version this code reads and writes.
+const Version = 1
+
+// MaxFileSize bounds every config file read, so a wrong path (a disk image,
+// /dev/zero) fails fast instead of eating memory.
+const MaxFileSize = 1 << 20
+
+// ErrInvalid is wrapped by every validation and parse error of this package.
+var ErrInvalid = errors.New("configs: invalid config")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+// Cluster is what a follower needs to join a cluster: curator exports it
+// (`curate export-config`), followers init from it. It holds no secret.
+type Cluster struct {
+	Version int `json:"version"`
+	// Name is the human label of the cluster, e.g. "demo"; followers use it
+	// as their local folder name unless told otherwise.
+	Name string `json:"name"`
+	// ID is the IPNS name of the cluster key (k51…); heads carry it and
+	// IPNS records are published under it.
+	ID string `json:"id"`
+	// Checkpoint is the head a follower trusts without verification: the
+	// genesis head, or a later one when the config was re-exported.
+	Checkpoint Checkpoint `json:"checkpoint"`
+	// Bootstrap lists multiaddrs (with /p2p/<peer ID>) of curators or peers.
+	Bootstrap []string `json:"bootstrap"`
+	Topics    Topics   `json:"topics"`
+}
+
+// Checkpoint is a trusted head: its CID, seq and the trust set it names.
+type Checkpoint struct {
+	Head  string   `json:"head"`
+	Seq   int64    `json:"seq"`
+	Trust []string `json:"trust"`
+}
+
+// Topics names the cluster's gossipsub topics.
+type Topics struct {
+	Heads  string `json:"heads"`
+	Offers string `json:"offers"`
+	Acks   string `json:"acks"`
+	CRDT   string `json:"crdt"`
+}
+
+// DefaultTopics derives the topic names from the cluster ID.
+func DefaultTopics(id string) Topics {
+	p := "/pinfold/" + id + "/"
+	return Topics{Heads: p + "heads", Offers: p + "offers", Acks: p + "acks", CRDT: p + "crdt"}
+}
+
+// Validate checks c without changing it; errors name the field.
+func (c *Cluster) Validate() error {
+	if c.Version != Version {
+		return invalid("cluster.version", "is %d; this pinfold reads version %d", c.Version, Version)
+	}
+	if err := validName("cluster.name", c.Name); err != nil {
+		return err
+	}
+	if _, err := peer.Decode(c.ID); err != nil {
+		return invalid("cluster.id", "%q is not an IPNS name of a key: %v", c.ID, err)
+	}
+	if _, err := cid.Decode(c.Checkpoint.Head); err != nil {
+		return invalid("cluster.checkpoint.head", "%q is not a CID: %v", c.Checkpoint.Head, err)
+	}
+	if c.Checkpoint.Seq < 0 {
+		return invalid("cluster.checkpoint.seq", "is negative")
+	}
+	if len(c.Checkpoint.Trust) == 0 {
+		return invalid("cluster.checkpoint.trust", "is empty: a cluster needs at least one curator")
+	}
+	for i, s := range c.Checkpoint.Trust {
+		if _, err := peer.Decode(s); err != nil {
+			return invalid(fmt.Sprintf("cluster.checkpoint.trust[%d]", i), "%q is not a peer ID: %v", s, err)
+		}
+	}
+	for i, s := range c.Bootstrap {
+		if err := validPeerAddr(s); err != nil {
+			return invalid(fmt.Sprintf("cluster.bootstrap[%d]", i), "%v", err)
+		}
+	}
+	for field, topic := range map[string]string{
+		"cluster.topics.heads": c.Topics.Heads, "cluster.topics.offers": c.Topics.Offers,
+		"cluster.topics.acks": c.Topics.Acks, "cluster.topics.crdt": c.Topics.CRDT,
+	} {
+		if topic == "" {
+			return invalid(field, "is empty")
+		}
+	}
+	seen := map[string]bool{}
+	for _, t := range []string{c.Topics.Heads, c.Topics.Offers, c.Topics.Acks, c.Topics.CRDT} {
+		if seen[t] {
+			return invalid("cluster.topics", "uses %q twice", t)
+		}
+		seen[t] = true
+	}
+	return nil
+}
+
+// TrustIDs returns the checkpoint's trust set as peer IDs. Call after Validate.
+func (c *Cluster) TrustIDs() ([]peer.ID, error) {
+	ids := make([]peer.ID, 0, len(c.Checkpoint.Trust))
+	for i, s := range c.Checkpoint.Trust {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return nil, invalid(fmt.Sprintf("cluster.checkpoint.trust[%d]", i), "%q is not a peer ID: %v", s, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Curator is a curator's own configuration (config.json in its home).
+type Curator struct {
+	Version int `json:"version"`
+	// Listen lists the libp2p listen multiaddrs.
+	Listen []string `json:"listen"`
+	// API is the host:port of the daemon's HTTP API. Loopback needs no token;
+	// any other address requires APIToken on every request.
+	API      string `json:"api"`
+	APIToken string `json:"api_token,omitempty"`
+	// HeadInterval is the least time between two published heads.
+	HeadInterval Duration `json:"head_interval"`
+	// Admission is how offers become members: "open", "allowlist" or "manual".
+	Admission string   `json:"admission"`
+	Allowlist []string `json:"allowlist,omitempty"`
+	// MemberTTL is how long a member stays live without a fresh offer.
+	MemberTTL Duration `json:"member_ttl"`
+	// ReplicationMin and ReplicationMax are the cluster's default
+	// replication bounds for new pins.
+	ReplicationMin int `json:"replication_min"`
+	ReplicationMax int `json:"replication_max"`
+	// ShardTarget is the target shard size; 0 derives it from pledges.
+	ShardTarget Size `json:"shard_target"`
+	// RecordValidity and RecordTTL shape the IPNS records published.
+	RecordValidity Duration `json:"record_validity"`
+	RecordTTL      Duration `json:"record_ttl"`
+	// DHT publishes IPNS records to a Kademlia DHT as well; off by default.
+	DHT bool `json:"dht"`
+}
+
+// DefaultCurator returns the configuration of a real deployment.
+func DefaultCurator() Curator {
+	return Curator{
+		Version:        Version,
+		Listen:         []string{"/ip4/0.0.0.0/tcp/4050", "/ip4/0.0.0.0/udp/4050/quic-v1"},
+		API:            "127.0.0.1:9650",
+		HeadInterval:   Duration(10 * time.Second),
+		Admission:      "open",
+		MemberTTL:      Duration(10 * time.Minute),
+		ReplicationMin: 2,
+		ReplicationMax: 3,
+		RecordValidity: Duration(48 * time.Hour),
+		RecordTTL:      Duration(time.Minute),
+	}
+}
+
+// Validate checks c without changing it; errors name the field.
+func (c *Curator) Validate() error {
+	if c.Version != Version {
+		return invalid("curator.version", "is %d; this pinfold reads version %d", c.Version, Version)
+	}
+	if err := validListen("curator.listen", c.Listen); err != nil {
+		return err
+	}
+	if err := validHostPort("curator.api", c.API); err != nil {
+		return err
+	}
+	if !isLoopback(c.API) && c.APIToken == "" {
+		return invalid("curator.api_token", "is empty but curator.api %q is not a loopback address: set a token", c.API)
+	}
+	if c.HeadInterval <= 0 {
+		return invalid("curator.head_interval", "must be > 0")
+	}
+	switch c.Admission {
+	case "open", "allowlist", "manual":
+	default:
+		return invalid("curator.admission", "is %q; want open, allowlist or manual", c.Admission)
+	}
+	for i, s := range c.Allowlist {
+		if _, err := peer.Decode(s); err != nil {
+			return invalid(fmt.Sprintf("curator.allowlist[%d]", i), "%q is not a peer ID: %v", s, err)
+		}
+	}
+	if c.MemberTTL <= 0 {
+		return invalid("curator.member_ttl", "must be > 0")
+	}
+	if c.ReplicationMin < 1 {
+		return invalid("curator.replication_min", "must be >= 1")
+	}
+	if c.ReplicationMin > c.ReplicationMax {
+		return invalid("curator.replication_min", "(%d) must be <= curator.replication_max (%d)", c.ReplicationMin, c.ReplicationMax)
+	}
+	if c.ShardTarget < 0 {
+		return invalid("curator.shard_target", "is negative")
+	}
+	if c.RecordValidity <= 0 {
+		return invalid("curator.record_validity", "must be > 0")
+	}
+	if c.RecordTTL <= 0 {
+		return invalid("curator.record_ttl", "must be > 0")
+	}
+	return nil
+}
+
+// Follower is a follower's configuration of one cluster (config.json in
+// ~/.pinfold/follow/<cluster>/).
+type Follower struct {
+	Version int `json:"version"`
+	// Storage is the pledge: a size ("500GiB") or a share of the free disk
+	// under the data folder ("80%").
+	Storage  Pledge `json:"storage"`
+	Nickname string `json:"nickname,omitempty"`
+	// Domain is an optional failure-domain tag (region, organisation).
+	Domain string   `json:"domain,omitempty"`
+	Listen []string `json:"listen"`
+	// API is the control API's host:port; port 0 picks a free one, written
+	// to api.addr in the data folder while running.
+	API string `json:"api"`
+	// IPFSAPI, when set, stores content in that kubo daemon instead of the
+	// embedded block store.
+	IPFSAPI string `json:"ipfs_api,omitempty"`
+	// OfferInterval is how often a signed offer (heartbeat) is sent.
+	OfferInterval Duration `json:"offer_interval"`
+	// FetchConcurrency bounds the pins fetched at once.
+	FetchConcurrency int `json:"fetch_concurrency"`
+}
+
+// DefaultFollower returns the configuration of a real deployment.
+func DefaultFollower() Follower {
+	return Follower{
+		Version:          Version,
+		Storage:          Pledge{Percent: 80},
+		Listen:           []string{"/ip4/0.0.0.0/tcp/4050", "/ip4/0.0.0.0/udp/4050/quic-v1"},
+		API:              "127.0.0.1:0",
+		OfferInterval:    Duration(time.Minute),
+		FetchConcurrency: 8,
+	}
+}
+
+// Validate checks f without changing it; errors name the field.
+func (f *Follower) Validate() error {
+	if f.Version != Version {
+		return invalid("follower.version", "is %d; this pinfold reads version %d", f.Version, Version)
+	}
+	if err := f.Storage.validate("follower.storage"); err != nil {
+		return err
+	}
+	if len(f.Nickname) > 64 {
+		return invalid("follower.nickname", "is longer than 64 bytes")
+	}
+	if len(f.Domain) > 128 {
+		return invalid("follower.domain", "is longer than 128 bytes")
+	}
+	if err := validListen("follower.listen", f.Listen); err != nil {
+		return err
+	}
+	if err := validHostPort("follower.api", f.API); err != nil {
+		return err
+	}
+	if !isLoopback(f.API) {
+		return invalid("follower.api", "%q is not a loopback address; the control API only listens on 127.0.0.1 or ::1", f.API)
+	}
+	if f.OfferInterval <= 0 {
+		return invalid("follower.offer_interval", "must be > 0")
+	}
+	if f.FetchConcurrency < 1 || f.FetchConcurrency > 256 {
+		return invalid("follower.fetch_concurrency", "is %d; want 1 to 256", f.FetchConcurrency)
+	}
+	return nil
+}
+
+// Pledge is the storage a follower donates: a fixed size, or a percentage
+// of the free disk under its data folder.
+type Pledge struct {
+	Bytes   Size
+	Percent int // 1..100 when Bytes is 0
+}
+
+// ParsePledge reads "500GiB" or "80%".
+func ParsePledge(text string) (Pledge, error) {
+	text = strings.TrimSpace(text)
+	if p, ok := strings.CutSuffix(text, "%"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 100 {
+			return Pledge{}, fmt.Errorf("storage %q: want a percentage from 1%% to 100%%", text)
+		}
+		return Pledge{Percent: n}, nil
+	}
+	s, err := ParseSize(text)
+	if err != nil {
+		return Pledge{}, fmt.Errorf("storage: %w", err)
+	}
+	if s == 0 {
+		return Pledge{}, fmt.Errorf("storage %q: a pledge must be more than 0 bytes", text)
+	}
+	return Pledge{Bytes: s}, nil
+}
+
+// Resolve returns the pledged bytes given the free bytes of the data disk.
+func (p Pledge) Resolve(free uint64) int64 {
+	if p.Bytes > 0 {
+		return int64(p.Bytes)
+	}
+	return int64(free / 100 * uint64(p.Percent))
+}
+
+func (p Pledge) String() string {
+	if p.Bytes > 0 {
+		return p.Bytes.String()
+	}
+	return strconv.Itoa(p.Percent) + "%"
+}
+
+func (p Pledge) validate(field string) error {
+	if p.Bytes < 0 || (p.Bytes == 0 && (p.Percent < 1 || p.Percent > 100)) || (p.Bytes > 0 && p.Percent != 0) {
+		return invalid(field, "is %q; want a size like 500GiB or a percentage like 80%%", p.String())
+	}
+	return nil
+}
+
+func (p Pledge) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
+
+func (p *Pledge) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err != nil {
+		return fmt.Errorf("want a string like \"500GiB\" or \"80%%\"")
+	}
+	v, err := ParsePledge(text)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// validator is a config that can check itself.
+type validator interface{ Validate() error }
+
+// Load reads a JSON config file into v (a pointer to a value prepared by
+// its Default function), rejects unknown fields and trailing data, and
+// validates it. Errors name the file and, for JSON errors, the position.
+func Load(path string, v validator) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return fmt.Errorf("load config %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return fmt.Errorf("load config %s: %w: file is larger than %d bytes", path, ErrInvalid, MaxFileSize)
+	}
+	if err := Decode(data, v); err != nil {
+		return fmt.Errorf("load config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Decode parses JSON into v strictly and validates it.
+func Decode(data []byte, v validator) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			line, col := position(data, syn.Offset)
+			return fmt.Errorf("%w: line %d column %d: %v", ErrInvalid, line, col, err)
+		case errors.As(err, &typ):
+			return fmt.Errorf("%w: field %s: %v", ErrInvalid, typ.Field, err)
+		default:
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+	}
+	return v.Validate()
+}
+
+func position(data []byte, off int64) (line, col int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// Save validates v and writes it as indented JSON, atomically (temp file in
+// the same folder, fsync, rename), with the given file mode.
+func Save(path string, v validator, mode os.FileMode) error {
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("save config %s: %w", path, err)
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save config %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(data, '\n'), mode)
+}
+
+// WriteFileAtomic writes data to path so that readers see the old content
+// or the new, never a mix, and the new content survives a crash once this
+// returns.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: make the rename durable
+		d.Close()
+	}
+	return nil
+}
+
+func validName(field, s string) error {
+	if s == "" {
+		return invalid(field, "is empty")
+	}
+	if len(s) > 64 {
+		return invalid(field, "is longer than 64 characters")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return invalid(field, "%q may only hold letters, digits, '-', '_' and '.'", s)
+		}
+	}
+	if s == "." || s == ".." {
+		return invalid(field, "%q is not a usable name", s)
+	}
+	return nil
+}
+
+// ValidName reports whether s can name a cluster (and its local folder).
+func ValidName(s string) error { return validName("cluster name", s) }
+
+func validListen(field string, addrs []string) error {
+	if len(addrs) == 0 {
+		return invalid(field, "is empty: give at least one multiaddr such as /ip4/0.0.0.0/tcp/4050")
+	}
+	for i, s := range addrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), "%q is not a multiaddr: %v", s, err)
+		}
+	}
+	return nil
+}
+
+func validPeerAddr(s string) error {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a multiaddr: %v", s, err)
+	}
+	if _, err := peer.AddrInfoFromP2pAddr(a); err != nil {
+		return fmt.Errorf("%q does not end in /p2p/<peer ID>: %v", s, err)
+	}
+	return nil
+}
+
+func validHostPort(field, s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return invalid(field, "%q is not host:port: %v", s, err)
+	}
+	if net.ParseIP(host) == nil && host != "localhost" {
+		return invalid(field, "%q: host must be an IP address", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return invalid(field, "%q: port must be 0 to 65535", s)
+	}
+	return nil
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,231 @@
+package configs
+
+import (
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	testPeer = "12D3KooWGRUVh4G7M6ekLvkK2onxYdj4hJSD9oXbe8GJ97dFVpPk"
+	testCID  = "bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmqqme5yje"
+)
+
+func validCluster() Cluster {
+	return Cluster{
+		Version:    Version,
+		Name:       "demo",
+		ID:         "k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8",
+		Checkpoint: Checkpoint{Head: testCID, Seq: 0, Trust: []string{testPeer}},
+		Bootstrap:  []string{"/ip4/127.0.0.1/tcp/4050/p2p/" + testPeer},
+		Topics:     DefaultTopics("k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8"),
+	}
+}
+
+func TestClusterValidate(t *testing.T) {
+	ok := validCluster()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid cluster rejected: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Cluster)
+		field  string
+	}{
+		{"version", func(c *Cluster) { c.Version = 2 }, "cluster.version"},
+		{"empty name", func(c *Cluster) { c.Name = "" }, "cluster.name"},
+		{"name with slash", func(c *Cluster) { c.Name = "a/b" }, "cluster.name"},
+		{"dotdot name", func(c *Cluster) { c.Name = ".." }, "cluster.name"},
+		{"bad id", func(c *Cluster) { c.ID = "nope" }, "cluster.id"},
+		{"bad head", func(c *Cluster) { c.Checkpoint.Head = "xyz" }, "cluster.checkpoint.head"},
+		{"negative seq", func(c *Cluster) { c.Checkpoint.Seq = -1 }, "cluster.checkpoint.seq"},
+		{"no trust", func(c *Cluster) { c.Checkpoint.Trust = nil }, "cluster.checkpoint.trust"},
+		{"bad trust", func(c *Cluster) { c.Checkpoint.Trust = []string{"x"} }, "cluster.checkpoint.trust[0]"},
+		{"bootstrap no p2p", func(c *Cluster) { c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "cluster.bootstrap[0]"},
+		{"bootstrap garbage", func(c *Cluster) { c.Bootstrap = []string{"hello"} }, "cluster.bootstrap[0]"},
+		{"empty topic", func(c *Cluster) { c.Topics.Acks = "" }, "cluster.topics.acks"},
+		{"same topic", func(c *Cluster) { c.Topics.Acks = c.Topics.Heads }, "cluster.topics"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validCluster()
+			tt.mutate(&c)
+			before, _ := json.Marshal(c)
+			err := c.Validate()
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error %q does not name field %s", err, tt.field)
+			}
+			after, _ := json.Marshal(c)
+			if string(before) != string(after) {
+				t.Fatal("Validate changed the config")
+			}
+		})
+	}
+}
+
+func TestCuratorValidate(t *testing.T) {
+	def := DefaultCurator()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("default rejected: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Curator)
+		field  string
+	}{
+		{"repl", func(c *Curator) { c.ReplicationMin, c.ReplicationMax = 3, 2 }, "curator.replication_min"},
+		{"repl zero", func(c *Curator) { c.ReplicationMin = 0 }, "curator.replication_min"},
+		{"admission", func(c *Curator) { c.Admission = "maybe" }, "curator.admission"},
+		{"remote api without token", func(c *Curator) { c.API = "0.0.0.0:9650" }, "curator.api_token"},
+		{"api garbage", func(c *Curator) { c.API = "nowhere" }, "curator.api"},
+		{"no listen", func(c *Curator) { c.Listen = nil }, "curator.listen"},
+		{"bad listen", func(c *Curator) { c.Listen = []string{"tcp://x"} }, "curator.listen[0]"},
+		{"interval", func(c *Curator) { c.HeadInterval = 0 }, "curator.head_interval"},
+		{"allowlist", func(c *Curator) { c.Allowlist = []string{"bob"} }, "curator.allowlist[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultCurator()
+			tt.mutate(&c)
+			err := c.Validate()
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("got %v, want an ErrInvalid naming %s", err, tt.field)
+			}
+		})
+	}
+	remote := DefaultCurator()
+	remote.API, remote.APIToken = "0.0.0.0:9650", "secret"
+	if err := remote.Validate(); err != nil {
+		t.Fatalf("remote API with token rejected: %v", err)
+	}
+}
+
+func TestFollowerValidate(t *testing.T) {
+	def := DefaultFollower()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("default rejected: %v", err)
+	}
+	f := DefaultFollower()
+	f.API = "0.0.0.0:1"
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "follower.api") {
+		t.Fatalf("non-loopback API: got %v", err)
+	}
+	f = DefaultFollower()
+	f.FetchConcurrency = 0
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "follower.fetch_concurrency") {
+		t.Fatalf("zero concurrency: got %v", err)
+	}
+}
+
+func TestSizeRoundTrip(t *testing.T) {
+	cases := map[string]Size{"500GiB": 500 << 30, "40MiB": 40 << 20, "1000": 1000, "0": 0, "3KiB": 3 << 10, "1PiB": 1 << 50}
+	for text, want := range cases {
+		got, err := ParseSize(text)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", text, got, err, want)
+		}
+		if got.String() != text {
+			t.Errorf("%d.String() = %q, want %q", got, got.String(), text)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		s := Size(r.Int64N(1 << 55))
+		if r.IntN(2) == 0 {
+			s = Size(r.Int64N(1<<20)) << (10 * r.IntN(5))
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Size
+		if err := json.Unmarshal(b, &back); err != nil || back != s {
+			t.Fatalf("size %d -> %s -> %d, %v", s, b, back, err)
+		}
+	}
+	for _, bad := range []string{"", "-5GiB", "five", "1 ZiB", "99999999999PiB"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPledge(t *testing.T) {
+	p, err := ParsePledge("80%")
+	if err != nil || p.Percent != 80 || p.Resolve(1000) != 800 {
+		t.Fatalf("80%%: %+v %v", p, err)
+	}
+	p, err = ParsePledge("40MiB")
+	if err != nil || p.Resolve(1) != 40<<20 {
+		t.Fatalf("40MiB: %+v %v", p, err)
+	}
+	for _, bad := range []string{"0%", "101%", "0", "x%", "-1GiB", ""} {
+		if _, err := ParsePledge(bad); err == nil {
+			t.Errorf("ParsePledge(%q) accepted", bad)
+		}
+	}
+}
+
+func TestLoadBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := validCluster()
+	goodPath := filepath.Join(dir, "good.json")
+	if err := Save(goodPath, &good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var back Cluster
+	if err := Load(goodPath, &back); err != nil {
+		t.Fatalf("load saved config: %v", err)
+	}
+	tests := []struct{ name, content, want string }{
+		{"syntax", "{\n  \"version\": 1,\n  \"name\": \"demo\"\n  \"id\": 3\n}", "line 4"},
+		{"unknown field", `{"version":1,"colour":"red"}`, "colour"},
+		{"wrong type", `{"version":"one"}`, "version"},
+		{"trailing", `{"version":1,"name":"demo"} {}`, "trailing"},
+		{"empty", ``, "invalid"},
+		{"valid json invalid config", `{"version":1}`, "cluster.name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, tt.name+".json")
+			if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var c Cluster
+			err := Load(p, &c)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, make([]byte, MaxFileSize+10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var c Cluster
+	if err := Load(big, &c); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("oversized file: got %v", err)
+	}
+}
+
+func FuzzDecodeCluster(f *testing.F) {
+	good := validCluster()
+	b, _ := json.Marshal(good)
+	f.Add(b)
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c Cluster
+		if err := Decode(data, &c); err == nil {
+			if err := c.Validate(); err != nil {
+				t.Fatalf("decoded config fails validation: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,291 @@
+package curator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipns"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	badger "github.com/ipfs/go-ds-badger4"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/publish"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// ErrNotInitialised is returned when a home folder holds no curator.
+var ErrNotInitialised = errors.New("curator: home is not initialised (run 'curate init <name>')")
+
+// ErrAlreadyInitialised is returned by Init on a home that holds a curator.
+var ErrAlreadyInitialised = errors.New("curator: home is already initialised")
+
+// headKey is where the datastore records the CID of the newest head.
+var headKey = ds.NewKey("/pinfold/head")
+
+// Home is a curator's home folder. Its layout is in docs/design.md.
+type Home struct{ Dir string }
+
+func (h Home) CuratorKeyPath() string { return filepath.Join(h.Dir, "curator.key") }
+func (h Home) ClusterKeyPath() string { return filepath.Join(h.Dir, "cluster.key") }
+func (h Home) ConfigPath() string     { return filepath.Join(h.Dir, "config.json") }
+func (h Home) ClusterPath() string    { return filepath.Join(h.Dir, "cluster.json") }
+func (h Home) DatastorePath() string  { return filepath.Join(h.Dir, "datastore") }
+
+// RecordPath is where export-record writes the IPNS record file by default.
+func (h Home) RecordPath(cluster ipns.Name) string {
+	return filepath.Join(h.Dir, publish.RecordFileName(cluster))
+}
+
+// InitOptions parameterise Init. Now and Rand are the clock and randomness.
+type InitOptions struct {
+	Name   string          // cluster label, e.g. "demo"
+	Config configs.Curator // curator config to write; DefaultCurator() if zero
+	// CuratorKey, if set, is the curator identity to use instead of a new one.
+	CuratorKey crypto.PrivKey
+	Now        time.Time
+	Rand       io.Reader
+}
+
+// InitResult says what Init created.
+type InitResult struct {
+	Cluster    configs.Cluster
+	ClusterID  ipns.Name
+	Curator    peer.ID
+	Genesis    cid.Cid
+	RecordFile string
+}
+
+// Init creates a curator and a new cluster in h: keys, configs, the signed
+// genesis head and its IPNS record file. It refuses a home that already
+// holds a curator, and removes what it wrote if it fails half-way.
+func (h Home) Init(ctx context.Context, opt InitOptions) (res InitResult, err error) {
+	if err := configs.ValidName(opt.Name); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	cfg := opt.Config
+	if cfg.Version == 0 {
+		cfg = configs.DefaultCurator()
+	}
+	if err := cfg.Validate(); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	for _, p := range []string{h.ConfigPath(), h.CuratorKeyPath(), h.ClusterKeyPath(), h.DatastorePath()} {
+		if _, err := os.Stat(p); err == nil {
+			return res, fmt.Errorf("init %s: %w (%s exists)", h.Dir, ErrAlreadyInitialised, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("init: %w", err)
+		}
+	}
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	var written []string
+	defer func() {
+		if err != nil {
+			for _, p := range written {
+				os.RemoveAll(p)
+			}
+		}
+	}()
+
+	curKey := opt.CuratorKey
+	if curKey == nil {
+		if curKey, err = trust.GenerateKey(opt.Rand); err != nil {
+			return res, fmt.Errorf("init: curator key: %w", err)
+		}
+	}
+	clusterKey, err := trust.GenerateKey(opt.Rand)
+	if err != nil {
+		return res, fmt.Errorf("init: cluster key: %w", err)
+	}
+	for path, key := range map[string]crypto.PrivKey{h.CuratorKeyPath(): curKey, h.ClusterKeyPath(): clusterKey} {
+		written = append(written, path)
+		if err := trust.SaveKey(path, key); err != nil {
+			return res, fmt.Errorf("init: %w", err)
+		}
+	}
+	curID, err := peer.IDFromPrivateKey(curKey)
+	if err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	clusterID, err := peer.IDFromPrivateKey(clusterKey)
+	if err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	name := ipns.NameFromPeer(clusterID)
+
+	written = append(written, h.DatastorePath())
+	store, err := OpenStore(h.DatastorePath())
+	if err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("init: close datastore: %w", cerr)
+		}
+	}()
+
+	head := dag.Head{
+		Version: dag.Version,
+		Cluster: []byte(clusterID),
+		Seq:     0,
+		Time:    opt.Now.UnixMilli(),
+		Trust:   [][]byte{[]byte(curID)},
+	}
+	state := dag.State{Allocation: dag.Allocation{
+		Algorithm: AllocationAlgorithm,
+		AlgVer:    AllocationVersion,
+		Params: dag.AllocParams{
+			ReplMin:     int64(cfg.ReplicationMin),
+			ReplMax:     int64(cfg.ReplicationMax),
+			ShardTarget: int64(cfg.ShardTarget),
+			Epsilon:     AllocationEpsilon,
+		},
+	}}
+	head, _, err = store.DAG.BuildHead(ctx, head, state)
+	if err != nil {
+		return res, fmt.Errorf("init: genesis: %w", err)
+	}
+	signed, err := trust.SignHead(curKey, head)
+	if err != nil {
+		return res, fmt.Errorf("init: sign genesis: %w", err)
+	}
+	genesis, err := store.DAG.PutSignedHead(ctx, signed)
+	if err != nil {
+		return res, fmt.Errorf("init: genesis: %w", err)
+	}
+	if err := store.SetHead(ctx, genesis); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+
+	cluster := configs.Cluster{
+		Version:    configs.Version,
+		Name:       opt.Name,
+		ID:         name.String(),
+		Checkpoint: configs.Checkpoint{Head: genesis.String(), Seq: 0, Trust: []string{curID.String()}},
+		Bootstrap:  []string{},
+		Topics:     configs.DefaultTopics(name.String()),
+	}
+	written = append(written, h.ClusterPath(), h.ConfigPath())
+	if err := configs.Save(h.ClusterPath(), &cluster, 0o644); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	if err := configs.Save(h.ConfigPath(), &cfg, 0o600); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+
+	recordPath := h.RecordPath(name)
+	written = append(written, recordPath)
+	rec, err := publish.BuildRecord(clusterKey, genesis, 0, opt.Now, recordConfig(cfg))
+	if err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	if err := publish.WriteRecordFile(recordPath, rec.Raw); err != nil {
+		return res, fmt.Errorf("init: %w", err)
+	}
+	return InitResult{Cluster: cluster, ClusterID: name, Curator: curID, Genesis: genesis, RecordFile: recordPath}, nil
+}
+
+func recordConfig(cfg configs.Curator) publish.RecordConfig {
+	return publish.RecordConfig{Validity: time.Duration(cfg.RecordValidity), TTL: time.Duration(cfg.RecordTTL)}
+}
+
+// Loaded is an opened curator home: its keys and configs.
+type Loaded struct {
+	Home       Home
+	CuratorKey crypto.PrivKey
+	ClusterKey crypto.PrivKey // nil when this curator does not hold it
+	Config     configs.Curator
+	Cluster    configs.Cluster
+}
+
+// Load reads h's keys and configs. A missing cluster key is not an error:
+// a curator without it signs heads but does not publish IPNS records.
+func (h Home) Load() (*Loaded, error) {
+	if _, err := os.Stat(h.ConfigPath()); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", h.Dir, ErrNotInitialised)
+	}
+	l := &Loaded{Home: h, Config: configs.DefaultCurator()}
+	if err := configs.Load(h.ConfigPath(), &l.Config); err != nil {
+		return nil, err
+	}
+	if err := configs.Load(h.ClusterPath(), &l.Cluster); err != nil {
+		return nil, err
+	}
+	var err error
+	if l.CuratorKey, err = trust.LoadKey(h.CuratorKeyPath()); err != nil {
+		return nil, err
+	}
+	if _, serr := os.Stat(h.ClusterKeyPath()); serr == nil {
+		if l.ClusterKey, err = trust.LoadKey(h.ClusterKeyPath()); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// ClusterName is the IPNS name of the cluster.
+func (l *Loaded) ClusterName() (ipns.Name, error) {
+	id, err := peer.Decode(l.Cluster.ID)
+	if err != nil {
+		return ipns.Name{}, fmt.Errorf("cluster.json: id %q: %w", l.Cluster.ID, err)
+	}
+	return ipns.NameFromPeer(id), nil
+}
+
+// Store is the curator's datastore: badger4, holding the head DAG's blocks
+// (and, with the daemon, the CRDT and its indexes).
+type Store struct {
+	Datastore *badger.Datastore
+	Blocks    blockstore.Blockstore
+	DAG       *dag.Store
+}
+
+// OpenStore opens (creating if needed) the badger4 datastore at dir.
+func OpenStore(dir string) (*Store, error) {
+	opts := badger.DefaultOptions
+	d, err := badger.NewDatastore(dir, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("open datastore %s: %w", dir, err)
+	}
+	bs := blockstore.NewBlockstore(d)
+	return &Store{Datastore: d, Blocks: bs, DAG: dag.NewStore(bs)}, nil
+}
+
+// Head returns the CID of the newest head this curator knows.
+func (s *Store) Head(ctx context.Context) (cid.Cid, error) {
+	b, err := s.Datastore.Get(ctx, headKey)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("read newest head: %w", err)
+	}
+	c, err := cid.Cast(b)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("read newest head: %w", err)
+	}
+	return c, nil
+}
+
+// SetHead records c as the newest head, durably.
+func (s *Store) SetHead(ctx context.Context, c cid.Cid) error {
+	if err := s.Datastore.Put(ctx, headKey, c.Bytes()); err != nil {
+		return fmt.Errorf("record head %s: %w", c, err)
+	}
+	if err := s.Datastore.Sync(ctx, headKey); err != nil {
+		return fmt.Errorf("record head %s: %w", c, err)
+	}
+	return nil
+}
+
+// Close closes the datastore.
+func (s *Store) Close() error { return s.Datastore.Close() }
