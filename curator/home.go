@@ -10,17 +10,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
-	ds "github.com/ipfs/go-datastore"
-	badger "github.com/ipfs/go-ds-badger4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/publish"
+	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -29,9 +28,6 @@ var ErrNotInitialised = errors.New("curator: home is not initialised (run 'curat
 
 // ErrAlreadyInitialised is returned by Init on a home that holds a curator.
 var ErrAlreadyInitialised = errors.New("curator: home is already initialised")
-
-// headKey is where the datastore records the CID of the newest head.
-var headKey = ds.NewKey("/pinfold/head")
 
 // Home is a curator's home folder. Its layout is in docs/design.md.
 type Home struct{ Dir string }
@@ -161,12 +157,21 @@ func (h Home) Init(ctx context.Context, opt InitOptions) (res InitResult, err er
 	if err != nil {
 		return res, fmt.Errorf("init: sign genesis: %w", err)
 	}
-	genesis, err := store.DAG.PutSignedHead(ctx, signed)
+	genesisBytes, err := dag.EncodeSignedHead(signed)
 	if err != nil {
 		return res, fmt.Errorf("init: genesis: %w", err)
 	}
-	if err := store.SetHead(ctx, genesis); err != nil {
+	genesis := dag.CID(genesisBytes)
+	rules := trust.Rules{Cluster: clusterID, Trust: []peer.ID{curID}}
+	hs, err := headsync.New(ctx, headsync.Config{Rules: rules, Checkpoint: genesis, Name: name, Now: func() time.Time { return opt.Now }},
+		store.Datastore, store.Blocks, nil)
+	if err != nil {
 		return res, fmt.Errorf("init: %w", err)
+	}
+	// Verify what was just signed, as any follower will, and record it as
+	// the newest head.
+	if _, err := hs.Consider(ctx, headsync.Announcement{Head: genesisBytes}, headsync.FromLocal, curID); err != nil {
+		return res, fmt.Errorf("init: verify genesis: %w", err)
 	}
 
 	cluster := configs.Cluster{
@@ -244,48 +249,19 @@ func (l *Loaded) ClusterName() (ipns.Name, error) {
 	return ipns.NameFromPeer(id), nil
 }
 
-// Store is the curator's datastore: badger4, holding the head DAG's blocks
-// (and, with the daemon, the CRDT and its indexes).
-type Store struct {
-	Datastore *badger.Datastore
-	Blocks    blockstore.Blockstore
-	DAG       *dag.Store
-}
+// Store is the curator's local storage with its newest-head pointer.
+type Store struct{ *store.Store }
 
-// OpenStore opens (creating if needed) the badger4 datastore at dir.
+// OpenStore opens the curator's datastore at dir.
 func OpenStore(dir string) (*Store, error) {
-	opts := badger.DefaultOptions
-	d, err := badger.NewDatastore(dir, &opts)
+	st, err := store.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open datastore %s: %w", dir, err)
+		return nil, err
 	}
-	bs := blockstore.NewBlockstore(d)
-	return &Store{Datastore: d, Blocks: bs, DAG: dag.NewStore(bs)}, nil
+	return &Store{st}, nil
 }
 
-// Head returns the CID of the newest head this curator knows.
+// Head returns the CID of the newest head this curator verified.
 func (s *Store) Head(ctx context.Context) (cid.Cid, error) {
-	b, err := s.Datastore.Get(ctx, headKey)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("read newest head: %w", err)
-	}
-	c, err := cid.Cast(b)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("read newest head: %w", err)
-	}
-	return c, nil
+	return headsync.Stored(ctx, s.Datastore)
 }
-
-// SetHead records c as the newest head, durably.
-func (s *Store) SetHead(ctx context.Context, c cid.Cid) error {
-	if err := s.Datastore.Put(ctx, headKey, c.Bytes()); err != nil {
-		return fmt.Errorf("record head %s: %w", c, err)
-	}
-	if err := s.Datastore.Sync(ctx, headKey); err != nil {
-		return fmt.Errorf("record head %s: %w", c, err)
-	}
-	return nil
-}
-
-// Close closes the datastore.
-func (s *Store) Close() error { return s.Datastore.Close() }

@@ -80,6 +80,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newExportRecordCmd(g),
 		newVerifyRecordCmd(g),
 		newAllocCmd(g),
+		newDaemonCmd(g),
+		newStatusCmd(g),
+		newPinCmd(g),
+		newMembersCmd(g),
 	)
 	return root
 }

@@ -139,3 +139,23 @@ func newListCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
+
+func printJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// setStorage changes the pledge in the follower's config.json.
+func setStorage(home follower.Home, storage string) error {
+	p, err := configs.ParsePledge(storage)
+	if err != nil {
+		return usageError{fmt.Errorf("--storage: %w", err)}
+	}
+	cfg := configs.DefaultFollower()
+	if err := configs.Load(home.ConfigPath(), &cfg); err != nil {
+		return err
+	}
+	cfg.Storage = p
+	return configs.Save(home.ConfigPath(), &cfg, 0o644)
+}

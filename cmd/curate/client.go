@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/curator"
+)
+
+func client(g *globals) (*curator.Client, error) {
+	l, err := curatorHome(g).Load()
+	if err != nil {
+		return nil, err
+	}
+	return curator.NewClient(l), nil
+}
+
+func printJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster as the running daemon sees it",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			s, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g, s)
+			}
+			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "cluster\t%s (%s)\n", s.Cluster, s.ClusterID)
+			if s.Head != nil {
+				fmt.Fprintf(w, "head\tseq %d, %s, %s ago, signed by %s\n", s.Head.Seq, s.Head.CID,
+					time.Since(s.Head.Time).Round(time.Second), s.Head.Signer)
+			} else {
+				fmt.Fprintf(w, "head\tnone verified yet\n")
+			}
+			fmt.Fprintf(w, "pins\t%d (%s) in %d shards\n", s.Pins, humanize.IBytes(uint64(s.Bytes)), s.Shards)
+			fmt.Fprintf(w, "members\t%d\n", s.Members)
+			fmt.Fprintf(w, "curators\t%s\n", strings.Join(s.Curators, ", "))
+			fmt.Fprintf(w, "peers\t%d connected\n", s.Peers)
+			fmt.Fprintf(w, "pending log\t%d record(s) for the next head\n", s.PendingLog)
+			if len(s.Rejected) > 0 {
+				var parts []string
+				for k, v := range s.Rejected {
+					parts = append(parts, fmt.Sprintf("%s %d", k, v))
+				}
+				fmt.Fprintf(w, "rejected\t%s\n", strings.Join(parts, ", "))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newPinCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "pin", Short: "Add, import, list and remove pins"}
+	var name, size string
+	var replMin, replMax int64
+	add := &cobra.Command{
+		Use:   "add <cid>",
+		Short: "Pin one CID",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			pr := curator.PinRequest{CID: args[0], Name: name, ReplMin: replMin, ReplMax: replMax}
+			if size != "" {
+				s, err := configs.ParseSize(size)
+				if err != nil {
+					return usageError{fmt.Errorf("--size: %w", err)}
+				}
+				pr.Size = int64(s)
+			}
+			res, err := c.AddPins(cmd.Context(), []curator.PinRequest{pr})
+			if err != nil {
+				return err
+			}
+			if res.Present > 0 {
+				fmt.Fprintf(g.stdout, "%s is already pinned\n", args[0])
+			} else {
+				fmt.Fprintf(g.stdout, "pinned %s\n", args[0])
+			}
+			return nil
+		},
+	}
+	add.Flags().StringVar(&name, "name", "", "name of the pin")
+	add.Flags().StringVar(&size, "size", "", "size of the content, e.g. 4GiB")
+	add.Flags().Int64Var(&replMin, "replication-min", 0, "replication minimum (0: cluster default)")
+	add.Flags().Int64Var(&replMax, "replication-max", 0, "replication maximum (0: cluster default)")
+
+	var restart bool
+	var batch int
+	imp := &cobra.Command{
+		Use:   "import <file>",
+		Short: "Pin every CID of a file: one per line (cid [name] [size]) or JSON lines",
+		Long: `Pin every CID of a file, in batches, with progress.
+
+Each line is either JSON ({"cid": "...", "name": "...", "size": 123}) or
+a CID optionally followed by a name and a size, separated by tabs (or by
+spaces, the size last). Lines starting with # are comments.
+
+An interrupted import resumes: progress is kept in <file>.progress, and pins
+already present are skipped, never duplicated.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			return importPins(cmd, g, c, args[0], batch, restart)
+		},
+	}
+	imp.Flags().BoolVar(&restart, "restart", false, "ignore the progress file and start from the first line")
+	imp.Flags().IntVar(&batch, "batch", 10_000, "pins per request")
+
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List every pin (streams; JSON lines with --json)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			bw := bufio.NewWriterSize(g.stdout, 64<<10)
+			defer bw.Flush()
+			enc := json.NewEncoder(bw)
+			return c.ListPins(cmd.Context(), func(p curator.PinJSON) error {
+				if asJSON {
+					return enc.Encode(p)
+				}
+				_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\n", p.CID, p.Shard, p.Size, p.Name)
+				return err
+			})
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
+	rm := &cobra.Command{
+		Use:   "rm <cid>",
+		Short: "Unpin one CID",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			if err := c.RemovePin(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "unpinned %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, imp, ls, rm)
+	return cmd
+}
+
+// parsePinLine reads one import line; ok is false for blank and comment lines.
+func parsePinLine(line string) (curator.PinRequest, bool, error) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "#") {
+		return curator.PinRequest{}, false, nil
+	}
+	if strings.HasPrefix(line, "{") {
+		var pr curator.PinRequest
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&pr); err != nil {
+			return pr, false, err
+		}
+		return pr, true, nil
+	}
+	var fields []string
+	if strings.Contains(line, "\t") {
+		fields = strings.Split(line, "\t")
+	} else {
+		fields = strings.Fields(line)
+	}
+	pr := curator.PinRequest{CID: strings.TrimSpace(fields[0])}
+	rest := fields[1:]
+	if n := len(rest); n > 0 {
+		if s, err := configs.ParseSize(strings.TrimSpace(rest[n-1])); err == nil && (n > 1 || isDigits(rest[n-1])) {
+			pr.Size = int64(s)
+			rest = rest[:n-1]
+		}
+	}
+	pr.Name = strings.TrimSpace(strings.Join(rest, " "))
+	return pr, true, nil
+}
+
+func isDigits(s string) bool {
+	_, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	return err == nil
+}
+
+func importPins(cmd *cobra.Command, g *globals, c *curator.Client, path string, batch int, restart bool) error {
+	if batch < 1 || batch > 100_000 {
+		return usageError{fmt.Errorf("--batch %d: want 1 to 100000", batch)}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	progressPath := path + ".progress"
+	skip := 0
+	if !restart {
+		if b, err := os.ReadFile(progressPath); err == nil {
+			skip, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var (
+		pending        []curator.PinRequest
+		line, done     int
+		added, present int
+		start          = time.Now()
+	)
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		res, err := c.AddPins(cmd.Context(), pending)
+		if err != nil {
+			return fmt.Errorf("import %s: batch ending at line %d: %w", path, line, err)
+		}
+		added += res.Added
+		present += res.Present
+		pending = pending[:0]
+		done = line
+		if err := configs.WriteFileAtomic(progressPath, []byte(strconv.Itoa(done)+"\n"), 0o644); err != nil {
+			return err
+		}
+		rate := float64(added+present) / time.Since(start).Seconds()
+		fmt.Fprintf(g.stderr, "\rline %d: %d added, %d already present, %.0f pins/s", line, added, present, rate)
+		return nil
+	}
+	for sc.Scan() {
+		line++
+		if line <= skip {
+			continue
+		}
+		pr, ok, err := parsePinLine(sc.Text())
+		if err != nil {
+			return fmt.Errorf("import %s: line %d: %w", path, line, err)
+		}
+		if !ok {
+			continue
+		}
+		pending = append(pending, pr)
+		if len(pending) >= batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if skip > 0 {
+		fmt.Fprintf(g.stderr, "\n(resumed after line %d)", skip)
+	}
+	fmt.Fprintf(g.stderr, "\n")
+	fmt.Fprintf(g.stdout, "imported %s: %d pins added, %d already present, in %s\n", path, added, present, time.Since(start).Round(time.Millisecond))
+	if err := os.Remove(progressPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func newMembersCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "members", Short: "List, approve and remove members"}
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List members: peer, nickname, pledged, last seen, state",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			ms, err := c.Members(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g, ms)
+			}
+			return writeMembers(g.stdout, ms)
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	decide := func(action, short string) *cobra.Command {
+		return &cobra.Command{
+			Use:   action + " <peer-id>",
+			Short: short,
+			Args:  exactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := client(g)
+				if err != nil {
+					return err
+				}
+				if err := c.Decide(cmd.Context(), args[0], action); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s: %s\n", args[0], action+"d")
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(ls, decide("approve", "Admit a pending member"), decide("remove", "Remove a member; its offers are ignored from now on"))
+	return cmd
+}
+
+func writeMembers(out io.Writer, ms []curator.MemberInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PEER\tNICKNAME\tPLEDGED\tLAST SEEN\tSTATE")
+	for _, m := range ms {
+		seen := "never"
+		if !m.LastSeen.IsZero() {
+			seen = humanize.Time(m.LastSeen)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Peer, m.Nickname, humanize.IBytes(uint64(max(m.Pledged, 0))), seen, m.State)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/curator"
+)
+
+func newDaemonCmd(g *globals) *cobra.Command {
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the curator: libp2p node, pinset, head publishing, HTTP API",
+		Long: `Run the curator daemon: it joins the cluster's libp2p network, hosts the
+CRDT pinset, admits members from their signed offers, collects ACKs, publishes
+a signed head when anything changed (at most once per head_interval), keeps the
+IPNS record fresh (over pubsub and in the record file), and serves the HTTP API
+the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := newLogger(g, logLevel)
+			if err != nil {
+				return usageError{err}
+			}
+			d, err := curator.OpenDaemon(cmd.Context(), curatorHome(g), curator.DaemonOptions{
+				Logger: logger,
+				APIReady: func(addr string) {
+					fmt.Fprintf(g.stderr, "curator API listening on http://%s\n", addr)
+				},
+			})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(g *globals, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	w := g.stderr
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/follower"
+)
+
+func newRunCmd(g *globals, name string) *cobra.Command {
+	var (
+		logLevel string
+		record   string
+		storage  string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Follow cluster " + name + ": verify heads, replicate the pinset, offer storage",
+		Long: `Join the cluster and keep following it: resolve the newest head (pubsub,
+peers, or --record FILE), verify it against the trust chain, replicate the
+pinset, send signed offers with the pledge, and serve a control API on
+127.0.0.1 for 'follow ` + name + ` status' and 'stop'. Stops on Ctrl-C.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(strings.ToUpper(logLevel))); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			logger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+			home, err := g.followRoot().Home(name)
+			if err != nil {
+				return usageError{err}
+			}
+			if storage != "" {
+				if err := setStorage(home, storage); err != nil {
+					return err
+				}
+			}
+			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&record, "record", "", "IPNS record file to resolve the newest head from")
+	cmd.Flags().StringVar(&storage, "storage", "", `change the pledge ("500GiB" or "80%") and save it in config.json`)
+	return cmd
+}
+
+func newStatusCmd(g *globals, name string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running follower: head, pinset, pledge, peers, rejections",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := g.followRoot().Home(name)
+			if err != nil {
+				return usageError{err}
+			}
+			c, err := follower.Dial(home)
+			if err != nil {
+				return err
+			}
+			s, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g, s)
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "cluster    %s (%s)\n", s.Cluster, s.ClusterID)
+			fmt.Fprintf(w, "peer       %s\n", s.Peer)
+			if s.Head != nil {
+				fmt.Fprintf(w, "head       seq %d, %s ago, verified, signed by curator %s\n", s.Head.Seq,
+					time.Since(s.Head.Time).Round(time.Second), s.Head.Signer)
+			} else {
+				fmt.Fprintf(w, "head       none verified yet\n")
+			}
+			state := "syncing"
+			if s.Pinset.CaughtUp {
+				state = "caught up"
+			}
+			if s.Pinset.Error != "" {
+				state += " (" + s.Pinset.Error + ")"
+			}
+			fmt.Fprintf(w, "pins       %d (%s) in %d shards, %s\n", s.Pinset.Pins, humanize.IBytes(uint64(s.Pinset.Bytes)), s.Pinset.Shards, state)
+			fmt.Fprintf(w, "pledge     %s (free %s)\n", humanize.IBytes(uint64(max(s.Pledged, 0))), humanize.IBytes(uint64(max(s.Free, 0))))
+			reach := 0
+			for _, c := range s.Curators {
+				if c.Connected {
+					reach++
+				}
+			}
+			fmt.Fprintf(w, "peers      %d connected; curators reachable %d of %d\n", s.Peers, reach, len(s.Curators))
+			if len(s.Rejected) > 0 {
+				var parts []string
+				for k, v := range s.Rejected {
+					parts = append(parts, fmt.Sprintf("%s %d", k, v))
+				}
+				fmt.Fprintf(w, "rejected   %s\n", strings.Join(parts, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newStopCmd(g *globals, name string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the running follower",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := g.followRoot().Home(name)
+			if err != nil {
+				return usageError{err}
+			}
+			c, err := follower.Dial(home)
+			if err != nil {
+				return err
+			}
+			if err := c.Stop(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "follower of %s stopping\n", name)
+			return nil
+		},
+	}
+}

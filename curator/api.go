@@ -1,0 +1,304 @@
+package curator
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/pinset"
+)
+
+// Status is what GET /v1/status returns.
+type Status struct {
+	Cluster    string            `json:"cluster"`
+	ClusterID  string            `json:"cluster_id"`
+	Peer       string            `json:"peer"`
+	Addrs      []string          `json:"addrs"`
+	Head       *HeadInfo         `json:"head,omitempty"`
+	Pins       int64             `json:"pins"`
+	Bytes      int64             `json:"bytes"`
+	Shards     int               `json:"shards"`
+	Members    int               `json:"members"`
+	Curators   []string          `json:"curators"`
+	Peers      int               `json:"peers"`
+	PendingLog int               `json:"pending_log"`
+	Rejected   map[string]uint64 `json:"rejected"`
+}
+
+// HeadInfo describes a verified head.
+type HeadInfo struct {
+	CID    string    `json:"cid"`
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Signer string    `json:"signer"`
+}
+
+// PinRequest is one pin in POST /v1/pins (JSON lines).
+type PinRequest struct {
+	CID     string            `json:"cid"`
+	Name    string            `json:"name,omitempty"`
+	Size    int64             `json:"size"`
+	ReplMin int64             `json:"replication_min,omitempty"`
+	ReplMax int64             `json:"replication_max,omitempty"`
+	Meta    map[string]string `json:"meta,omitempty"`
+}
+
+// PinResult is the answer to POST /v1/pins.
+type PinResult struct {
+	Added   int `json:"added"`
+	Present int `json:"present"` // already pinned: skipped, so imports resume without duplicates
+}
+
+// maxPinBatch bounds the pins one POST may carry.
+const maxPinBatch = 100_000
+
+func (d *Daemon) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	mux.HandleFunc("POST /v1/pins", d.handleAddPins)
+	mux.HandleFunc("GET /v1/pins", d.handleListPins)
+	mux.HandleFunc("DELETE /v1/pins/{cid}", d.handleRemovePin)
+	mux.HandleFunc("GET /v1/members", d.handleMembers)
+	mux.HandleFunc("POST /v1/members/{peer}/{action}", d.handleDecide)
+	mux.HandleFunc("POST /v1/publish", d.handlePublish)
+	token := d.l.Config.APIToken
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				httpError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func httpError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Status returns the daemon's status.
+func (d *Daemon) Status() Status {
+	st := d.pins.Stats()
+	s := Status{
+		Cluster: d.l.Cluster.Name, ClusterID: d.l.Cluster.ID, Peer: d.id.String(),
+		Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards),
+		Peers: len(d.node.Peers()), PendingLog: d.log2.len(),
+	}
+	for _, a := range d.node.Addrs() {
+		s.Addrs = append(s.Addrs, a.String())
+	}
+	if v, ok := d.heads.Newest(); ok {
+		s.Head = &HeadInfo{CID: v.CID.String(), Seq: v.Head.Seq, Time: time.UnixMilli(v.Head.Time).UTC(), Signer: peer.ID(v.Sig.Signer).String()}
+		for _, t := range v.Head.Trust {
+			s.Curators = append(s.Curators, peer.ID(t).String())
+		}
+	}
+	for _, m := range d.members.List() {
+		if m.State == StateActive || m.State == StateOffline {
+			s.Members++
+		}
+	}
+	_, s.Rejected = d.heads.Rejections()
+	for reason, n := range d.node.RejectionCounts() {
+		s.Rejected[reason] += n
+	}
+	return s
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, d.Status()) }
+
+func (d *Daemon) handleAddPins(w http.ResponseWriter, r *http.Request) {
+	sc := bufio.NewScanner(io.LimitReader(r.Body, 256<<20))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var reqs []PinRequest
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var pr PinRequest
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&pr); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("line %d: %w", line, err))
+			return
+		}
+		reqs = append(reqs, pr)
+		if len(reqs) > maxPinBatch {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d pins in one request", maxPinBatch))
+			return
+		}
+	}
+	if err := sc.Err(); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := d.AddPins(r.Context(), reqs)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+// AddPins checks and adds pins, assigning each new one a shard; pins
+// already present are skipped.
+func (d *Daemon) AddPins(ctx context.Context, reqs []PinRequest) (PinResult, error) {
+	d.addMu.Lock() // shard assignment reads the fill that the previous Add left
+	defer d.addMu.Unlock()
+	var res PinResult
+	now := d.now()
+	pins := make([]pinset.Pin, 0, len(reqs))
+	seen := make(map[cid.Cid]bool, len(reqs))
+	for i, pr := range reqs {
+		c, err := cid.Decode(pr.CID)
+		if err != nil {
+			return res, fmt.Errorf("pin %d: cid %q: %w", i+1, pr.CID, err)
+		}
+		if pr.Size < 0 {
+			return res, fmt.Errorf("pin %d (%s): negative size", i+1, c)
+		}
+		if seen[c] {
+			res.Present++
+			continue
+		}
+		seen[c] = true
+		has, err := d.pins.Has(ctx, c)
+		if err != nil {
+			return res, err
+		}
+		if has {
+			res.Present++
+			continue
+		}
+		pins = append(pins, pinset.Pin{CID: c, Name: pr.Name, Size: pr.Size, ReplMin: pr.ReplMin, ReplMax: pr.ReplMax, Added: now, Meta: pr.Meta})
+	}
+	d.assignShards(pins)
+	n, err := d.pins.Add(ctx, pins)
+	res.Added = n
+	if err != nil {
+		return res, err
+	}
+	if n > 0 {
+		d.poke()
+	}
+	return res, nil
+}
+
+func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	flusher, _ := w.(http.Flusher)
+	n := 0
+	err := d.pins.List(r.Context(), func(p pinset.Pin) error {
+		n++
+		if err := enc.Encode(pinJSON(p)); err != nil {
+			return err
+		}
+		if n%4096 == 0 && flusher != nil {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			flusher.Flush()
+		}
+		return nil
+	})
+	if err != nil {
+		_ = enc.Encode(map[string]string{"error": err.Error()})
+	}
+	_ = bw.Flush()
+}
+
+// PinJSON is a pin as the API lists it.
+type PinJSON struct {
+	PinRequest
+	Shard int64     `json:"shard"`
+	Added time.Time `json:"added"`
+}
+
+func pinJSON(p pinset.Pin) PinJSON {
+	return PinJSON{PinRequest: PinRequest{CID: p.CID.String(), Name: p.Name, Size: p.Size, ReplMin: p.ReplMin, ReplMax: p.ReplMax, Meta: p.Meta},
+		Shard: p.Shard, Added: p.Added.UTC()}
+}
+
+func (d *Daemon) handleRemovePin(w http.ResponseWriter, r *http.Request) {
+	c, err := cid.Decode(r.PathValue("cid"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	n, err := d.pins.Remove(r.Context(), []cid.Cid{c})
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if n == 0 {
+		httpError(w, http.StatusNotFound, fmt.Errorf("%s is not pinned", c))
+		return
+	}
+	d.poke()
+	writeJSON(w, map[string]int{"removed": n})
+}
+
+func (d *Daemon) handleMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, d.members.List())
+}
+
+func (d *Daemon) handleDecide(w http.ResponseWriter, r *http.Request) {
+	id, err := peer.Decode(r.PathValue("peer"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	var state string
+	switch r.PathValue("action") {
+	case "approve":
+		state = StateActive
+	case "remove":
+		state = StateRemoved
+	default:
+		httpError(w, http.StatusNotFound, fmt.Errorf("unknown action %q: want approve or remove", r.PathValue("action")))
+		return
+	}
+	if err := d.members.Decide(r.Context(), id, state); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrUnknownMember) {
+			code = http.StatusNotFound
+		}
+		httpError(w, code, err)
+		return
+	}
+	d.poke()
+	writeJSON(w, map[string]string{"peer": id.String(), "state": state})
+}
+
+func (d *Daemon) handlePublish(w http.ResponseWriter, r *http.Request) {
+	ok, err := d.PublishNow(r.Context(), r.URL.Query().Get("force") == "1")
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"published": ok})
+}

@@ -1,0 +1,272 @@
+package curator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/ipns"
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/pinset"
+	"github.com/pinfold/pinfold/store"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// DaemonOptions parameterise a Daemon.
+type DaemonOptions struct {
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// APIReady, if set, receives the API's listen address once it serves.
+	APIReady func(addr string)
+}
+
+// Daemon is a running curator: its libp2p node, the CRDT pinset it writes,
+// the head it publishes, the members it admits and the HTTP API.
+type Daemon struct {
+	l       *Loaded
+	opt     DaemonOptions
+	log     *slog.Logger
+	now     func() time.Time
+	name    ipns.Name
+	rules   trust.Rules
+	id      peer.ID
+	store   *Store
+	node    *p2p.Node
+	pins    *pinset.Set
+	crdtTop *pubsub.Topic
+	heads   *headsync.Sync
+	hnet    *headsync.Net
+	offers  *p2p.Topic
+	acks    *p2p.Topic
+	members *Members
+	log2    *ackLog
+
+	publishMu   sync.Mutex // one head built at a time
+	addMu       sync.Mutex // one pin batch at a time
+	lastMembers uint64     // members version in the newest head we built
+	wake        chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenDaemon opens the curator in home and starts its node. Call Run, then
+// Close.
+func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, err error) {
+	l, err := home.Load()
+	if err != nil {
+		return nil, err
+	}
+	d = &Daemon{l: l, opt: opt, log: opt.Logger, now: opt.Now, wake: make(chan struct{}, 1)}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.name, err = l.ClusterName(); err != nil {
+		return nil, err
+	}
+	if d.rules, err = rulesFor(l); err != nil {
+		return nil, err
+	}
+	if d.id, err = peer.IDFromPrivateKey(l.CuratorKey); err != nil {
+		return nil, err
+	}
+	if d.store, err = OpenStore(home.DatastorePath()); err != nil {
+		return nil, err
+	}
+	checkpoint, err := cid.Decode(l.Cluster.Checkpoint.Head)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.json: checkpoint.head: %w", err)
+	}
+	pcfg := p2p.DefaultConfig()
+	pcfg.Listen = l.Config.Listen
+	pcfg.Bootstrap = l.Cluster.Bootstrap
+	pcfg.PeersFile = filepath.Join(home.Dir, "peers.json")
+	pcfg.Blockstore = d.store.Blocks
+	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
+		return nil, err
+	}
+	d.heads, err = headsync.New(ctx, headsync.Config{
+		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
+	}, d.store.Datastore, store.Network{BS: d.node.BlockService()}, d.log.With("subsystem", "heads"))
+	if err != nil {
+		return nil, err
+	}
+	if _, have := d.heads.Newest(); !have {
+		// A curator that joined an existing cluster starts from the
+		// checkpoint; the head protocol brings it up to date.
+		d.log.Info("no verified head yet; waiting for peers")
+	}
+	if d.hnet, err = headsync.Attach(d.heads, d.node, l.Cluster.Topics.Heads, l.Cluster.ID, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if d.members, err = openMembers(ctx, d.store.Datastore, l.Config.Admission, l.Config.Allowlist, time.Duration(l.Config.MemberTTL)); err != nil {
+		return nil, err
+	}
+	d.lastMembers = d.members.Version()
+	if d.log2, err = openAckLog(ctx, d.store.Datastore); err != nil {
+		return nil, err
+	}
+	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, d.validateOffer, p2p.WithMaxSize(8<<10)); err != nil {
+		return nil, err
+	}
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.validateAck, p2p.WithMaxSize(8<<10)); err != nil {
+		return nil, err
+	}
+	pscfg := pinset.DefaultConfig()
+	pscfg.Writer = true
+	v := pinset.NewValidator(pscfg, d.trusted)
+	if d.crdtTop, err = pinset.JoinTopic(d.node.PubSub(), l.Cluster.Topics.CRDT, v); err != nil {
+		return nil, err
+	}
+	if d.pins, err = pinset.Open(ctx, pscfg, pinset.Deps{
+		Datastore: d.store.Datastore, DAG: d.node.DAGService(), Topic: d.crdtTop, Trusted: d.trusted,
+		Logger: d.log.With("subsystem", "pinset"),
+	}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func rulesFor(l *Loaded) (trust.Rules, error) {
+	ids, err := l.Cluster.TrustIDs()
+	if err != nil {
+		return trust.Rules{}, err
+	}
+	cl, err := peer.Decode(l.Cluster.ID)
+	if err != nil {
+		return trust.Rules{}, fmt.Errorf("cluster.json: id: %w", err)
+	}
+	return trust.Rules{Cluster: cl, Trust: ids}, nil
+}
+
+// trusted reports whether id is in the trust set of the newest head (or
+// the checkpoint's before any head is verified). Used by the CRDT topic.
+func (d *Daemon) trusted(id peer.ID) bool {
+	if v, ok := d.heads.Newest(); ok {
+		for _, t := range v.Head.Trust {
+			if peer.ID(t) == id {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range d.rules.Trust {
+		if t == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Node returns the daemon's libp2p node.
+func (d *Daemon) Node() *p2p.Node { return d.node }
+
+// Pins returns the daemon's pinset replica.
+func (d *Daemon) Pins() *pinset.Set { return d.pins }
+
+// Heads returns the daemon's view of the newest head.
+func (d *Daemon) Heads() *headsync.Sync { return d.heads }
+
+// Run runs the node, the head sync, the offer and ACK readers, the
+// publisher and the HTTP API until ctx ends or one of them fails.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ln, err := net.Listen("tcp", d.l.Config.API)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 6)
+	var wg sync.WaitGroup
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() { // owned by Run: all stop when ctx is cancelled
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("p2p", d.node.Run)
+	start("heads", d.hnet.Run)
+	start("offers", d.readOffers)
+	start("acks", d.readAcks)
+	start("publisher", d.publishLoop)
+	start("api", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if d.opt.APIReady != nil {
+		d.opt.APIReady(ln.Addr().String())
+	}
+	d.log.Info("curator running", "peer", d.id, "cluster", d.name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+	}
+	cancel()
+	wg.Wait()
+	return first
+}
+
+// Close stops everything the daemon opened, in reverse order.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.pins != nil {
+			errs = append(errs, d.pins.Close())
+		}
+		if d.crdtTop != nil {
+			errs = append(errs, d.crdtTop.Close())
+		}
+		for _, t := range []*p2p.Topic{d.acks, d.offers} {
+			if t != nil {
+				errs = append(errs, t.Close())
+			}
+		}
+		if d.hnet != nil {
+			errs = append(errs, d.hnet.Close())
+		}
+		if d.node != nil {
+			errs = append(errs, d.node.Close())
+		}
+		if d.store != nil {
+			errs = append(errs, d.store.Close())
+		}
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+// poke asks the publisher to consider a new head soon.
+func (d *Daemon) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,234 @@
+package curator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/dag"
+)
+
+// Member states as the curator sees them.
+const (
+	StatePending = "pending" // offered, awaiting admission (allowlist miss or manual policy)
+	StateActive  = "active"  // admitted and live
+	StateOffline = "offline" // admitted, no offer within the member TTL
+	StateRemoved = "removed" // removed by a curator; its offers are ignored
+)
+
+var membersPfx = ds.NewKey("/pinfold/curator/members")
+
+// MemberInfo is the curator's record of one follower.
+type MemberInfo struct {
+	Peer     string    `json:"peer"`
+	Nickname string    `json:"nickname"`
+	Domain   string    `json:"domain,omitempty"`
+	Pledged  int64     `json:"pledged"` // capacity from its newest offer
+	Free     int64     `json:"free"`
+	Agent    string    `json:"agent,omitempty"`
+	State    string    `json:"state"`
+	Admitted int64     `json:"admitted_seq"` // seq of the first head listing it; -1 before
+	LastSeen time.Time `json:"last_seen"`
+	// OfferTime is the signed time of the newest offer accepted; older or
+	// equal offers are ignored (replays).
+	OfferTime int64 `json:"offer_time"`
+	// Decided records an admission decision by a curator (approve or remove),
+	// which offers never undo.
+	Decided string `json:"decided,omitempty"`
+}
+
+// Members is the curator's registry of followers, persisted in the
+// datastore. Its methods are safe for concurrent use.
+type Members struct {
+	mu      sync.Mutex
+	d       ds.Datastore
+	policy  string
+	allow   map[peer.ID]bool
+	ttl     time.Duration
+	byPeer  map[peer.ID]*MemberInfo
+	version uint64 // bumped on every change that affects the next head
+}
+
+// ErrUnknownMember is returned for a peer the registry has never seen.
+var ErrUnknownMember = errors.New("curator: unknown member")
+
+func openMembers(ctx context.Context, d ds.Datastore, policy string, allow []string, ttl time.Duration) (*Members, error) {
+	m := &Members{d: d, policy: policy, allow: map[peer.ID]bool{}, ttl: ttl, byPeer: map[peer.ID]*MemberInfo{}}
+	for _, s := range allow {
+		if id, err := peer.Decode(s); err == nil {
+			m.allow[id] = true
+		}
+	}
+	res, err := d.Query(ctx, query.Query{Prefix: membersPfx.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("load members: %w", r.Error)
+		}
+		var mi MemberInfo
+		if err := json.Unmarshal(r.Value, &mi); err != nil {
+			return nil, fmt.Errorf("load member %s: %w", r.Key, err)
+		}
+		id, err := peer.Decode(mi.Peer)
+		if err != nil {
+			return nil, fmt.Errorf("load member %s: %w", r.Key, err)
+		}
+		m.byPeer[id] = &mi
+	}
+	return m, nil
+}
+
+func (m *Members) saveLocked(ctx context.Context, id peer.ID) error {
+	b, err := json.Marshal(m.byPeer[id])
+	if err != nil {
+		return err
+	}
+	return m.d.Put(ctx, membersPfx.ChildString(id.String()), b)
+}
+
+// Offer records a verified offer. It returns whether the registry changed
+// in a way the next head must show.
+func (m *Members) Offer(ctx context.Context, o dag.Offer, now time.Time) (bool, error) {
+	id := peer.ID(o.Peer)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mi, ok := m.byPeer[id]
+	if !ok {
+		mi = &MemberInfo{Peer: id.String(), Admitted: -1, State: StatePending}
+		m.byPeer[id] = mi
+	}
+	if o.Time <= mi.OfferTime {
+		return false, nil // a replay, or an older offer arriving late
+	}
+	before := *mi
+	mi.OfferTime = o.Time
+	mi.Nickname, mi.Domain, mi.Pledged, mi.Free, mi.Agent = o.Nickname, o.Domain, o.Capacity, o.Free, o.Agent
+	mi.LastSeen = now
+	switch {
+	case mi.Decided == StateRemoved:
+		mi.State = StateRemoved
+	case mi.Decided == StateActive || m.policy == "open" || (m.policy == "allowlist" && m.allow[id]):
+		mi.State = StateActive
+	default:
+		mi.State = StatePending
+	}
+	changed := before.State != mi.State || before.Pledged != mi.Pledged || before.Nickname != mi.Nickname || before.Domain != mi.Domain
+	if changed {
+		m.version++
+	}
+	return changed, m.saveLocked(ctx, id)
+}
+
+// Decide approves (StateActive) or removes (StateRemoved) a member.
+func (m *Members) Decide(ctx context.Context, id peer.ID, state string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mi, ok := m.byPeer[id]
+	if !ok {
+		if state != StateRemoved {
+			return fmt.Errorf("%w: %s has sent no offer yet", ErrUnknownMember, id)
+		}
+		mi = &MemberInfo{Peer: id.String(), Admitted: -1}
+		m.byPeer[id] = mi
+	}
+	mi.Decided, mi.State = state, state
+	m.version++
+	return m.saveLocked(ctx, id)
+}
+
+// Expire marks members whose newest offer is older than the TTL offline.
+func (m *Members) Expire(ctx context.Context, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, mi := range m.byPeer {
+		if mi.State == StateActive && now.Sub(mi.LastSeen) > m.ttl {
+			mi.State = StateOffline
+			m.version++
+			if err := m.saveLocked(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Version changes whenever the member list of the next head would.
+func (m *Members) Version() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.version
+}
+
+// List returns every member, sorted by peer ID.
+func (m *Members) List() []MemberInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]MemberInfo, 0, len(m.byPeer))
+	for _, mi := range m.byPeer {
+		out = append(out, *mi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
+	return out
+}
+
+// Next computes the member list of the head at seq from the parent's list
+// and this registry: the registry's opinion wins for the peers it knows
+// (admitted, offline, removed); members admitted by another curator that
+// this one has no record of are kept as they are.
+func (m *Members) Next(ctx context.Context, parent []dag.Member, seq int64) ([]dag.Member, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byPeer := map[string]dag.Member{}
+	for _, pm := range parent {
+		byPeer[string(pm.Peer)] = pm
+	}
+	for id, mi := range m.byPeer {
+		key := string(id)
+		prev, listed := byPeer[key]
+		switch mi.State {
+		case StatePending:
+			continue
+		case StateRemoved:
+			delete(byPeer, key)
+			continue
+		}
+		nm := dag.Member{Peer: []byte(id), Capacity: mi.Pledged, Domain: mi.Domain, Nickname: mi.Nickname, Admitted: seq}
+		if listed {
+			nm.Admitted = prev.Admitted
+			nm.Offline = prev.Offline
+		}
+		if mi.State == StateOffline {
+			if nm.Offline == nil {
+				s := seq
+				nm.Offline = &s
+			}
+		} else {
+			nm.Offline = nil
+		}
+		if mi.Admitted < 0 {
+			mi.Admitted = nm.Admitted
+			if err := m.saveLocked(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		byPeer[key] = nm
+	}
+	out := make([]dag.Member, 0, len(byPeer))
+	for _, v := range byPeer {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Peer, out[j].Peer) < 0 })
+	return out, nil
+}

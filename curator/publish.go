@@ -1,0 +1,219 @@
+package curator
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/publish"
+	"github.com/pinfold/pinfold/store"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// publishLoop publishes a head when the pinset, the members or the log
+// changed, at most once per HeadInterval, and refreshes the IPNS record
+// well before it expires.
+func (d *Daemon) publishLoop(ctx context.Context) error {
+	interval := time.Duration(d.l.Config.HeadInterval)
+	refresh := time.Duration(d.l.Config.RecordValidity) / 4
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	lastRecord := time.Time{}
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-d.wake:
+			if wait := interval - d.now().Sub(last); wait > 0 {
+				// Changes coalesce: the ticker publishes them.
+				continue
+			}
+		}
+		if err := d.members.Expire(ctx, d.now()); err != nil {
+			return err
+		}
+		published, err := d.PublishNow(ctx, false)
+		if err != nil {
+			d.log.Error("publish head", "err", err)
+			continue
+		}
+		if published {
+			last, lastRecord = d.now(), d.now()
+			continue
+		}
+		if d.now().Sub(lastRecord) >= refresh {
+			if err := d.refreshRecord(ctx); err != nil {
+				d.log.Error("refresh record", "err", err)
+				continue
+			}
+			lastRecord = d.now()
+		}
+	}
+}
+
+// PublishNow builds, signs and announces a head if anything changed since
+// the newest head (or always, with force). It reports whether it did.
+func (d *Daemon) PublishNow(ctx context.Context, force bool) (bool, error) {
+	d.publishMu.Lock()
+	defer d.publishMu.Unlock()
+	parent, have := d.heads.Newest()
+	if !have {
+		return false, nil // no verified head to build on yet
+	}
+	if !inSet(parent.Head.Trust, d.id) {
+		return false, fmt.Errorf("curator %s is not in the trust set of head %s (seq %d)", d.id, parent.CID, parent.Head.Seq)
+	}
+	// The parent may come from another curator: read its blocks through the
+	// network.
+	netDAG := dag.NewStore(store.Network{BS: d.node.BlockService()})
+	seq := parent.Head.Seq + 1
+	parentMembers, err := collect(netDAG.Members(ctx, parent.Head.Members))
+	if err != nil {
+		return false, fmt.Errorf("read members of %s: %w", parent.CID, err)
+	}
+	members, err := d.members.Next(ctx, parentMembers, seq)
+	if err != nil {
+		return false, err
+	}
+	parentAlloc, err := netDAG.Allocation(ctx, parent.Head.Allocation)
+	if err != nil {
+		return false, fmt.Errorf("read allocation of %s: %w", parent.CID, err)
+	}
+	stats := d.pins.Stats()
+	shards := make([]dag.Shard, 0, len(stats.Shards))
+	for _, s := range stats.Shards {
+		shards = append(shards, dag.Shard{ID: s.Shard, Bytes: s.Bytes, Pins: s.Pins,
+			ReplMin: int64(d.l.Config.ReplicationMin), ReplMax: int64(d.l.Config.ReplicationMax)})
+	}
+	entries, logKeys := d.log2.snapshot()
+	alloc := parentAlloc
+	alloc.Log = nil
+	alloc.Params.ReplMin = int64(d.l.Config.ReplicationMin)
+	alloc.Params.ReplMax = int64(d.l.Config.ReplicationMax)
+	head := dag.Head{
+		Version: dag.Version,
+		Cluster: parent.Head.Cluster,
+		Seq:     seq,
+		Parent:  &parent.CID,
+		Time:    max(d.now().UnixMilli(), parent.Head.Time),
+		Trust:   parent.Head.Trust,
+	}
+	head, _, err = d.store.DAG.BuildHead(ctx, head, dag.State{
+		Pinset:     dag.Pinset{CRDTHeads: d.pins.Heads(), Pins: stats.Pins, Bytes: stats.Bytes},
+		Shards:     shards,
+		Members:    members,
+		Allocation: alloc,
+		Log:        entries,
+	})
+	if err != nil {
+		return false, err
+	}
+	if !force && len(entries) == 0 && head.Pinset.Equals(parent.Head.Pinset) &&
+		head.Members.Equals(parent.Head.Members) && head.Allocation.Equals(parent.Head.Allocation) {
+		return false, nil
+	}
+	signed, err := trust.SignHead(d.l.CuratorKey, head)
+	if err != nil {
+		return false, err
+	}
+	data, err := dag.EncodeSignedHead(signed)
+	if err != nil {
+		return false, err
+	}
+	ann := headsync.Announcement{Head: data}
+	if d.l.ClusterKey != nil {
+		rec, err := publish.BuildRecord(d.l.ClusterKey, dag.CID(data), uint64(seq), d.now(), recordConfig(d.l.Config))
+		if err != nil {
+			return false, err
+		}
+		ann.Record = rec.Raw
+	}
+	// Verify our own head as every follower will before announcing it.
+	out, err := d.heads.Consider(ctx, ann, headsync.FromLocal, d.id)
+	if err != nil {
+		return false, fmt.Errorf("verify own head: %w", err)
+	}
+	if out != headsync.Adopted {
+		return false, fmt.Errorf("own head %s was %s, not adopted", dag.CID(data), out)
+	}
+	if err := d.store.Datastore.Sync(ctx, dsRoot); err != nil {
+		return false, err
+	}
+	if err := d.log2.done(ctx, logKeys); err != nil {
+		return false, err
+	}
+	if err := d.writeRecordFile(); err != nil {
+		d.log.Error("write record file", "err", err)
+	}
+	if err := d.hnet.Announce(ctx); err != nil {
+		d.log.Warn("announce head", "err", err)
+	}
+	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", stats.Pins, "members", len(members), "log", len(entries))
+	return true, nil
+}
+
+// refreshRecord re-signs the IPNS record of the newest head with a new
+// validity and announces it.
+func (d *Daemon) refreshRecord(ctx context.Context) error {
+	if d.l.ClusterKey == nil {
+		return nil
+	}
+	a, ok := d.heads.Announcement()
+	if !ok {
+		return nil
+	}
+	v, _ := d.heads.Newest()
+	rec, err := publish.BuildRecord(d.l.ClusterKey, v.CID, uint64(v.Head.Seq), d.now(), recordConfig(d.l.Config))
+	if err != nil {
+		return err
+	}
+	a.Record = rec.Raw
+	if _, err := d.heads.Consider(ctx, a, headsync.FromLocal, d.id); err != nil {
+		return err
+	}
+	if err := d.writeRecordFile(); err != nil {
+		return err
+	}
+	return d.hnet.Announce(ctx)
+}
+
+func (d *Daemon) writeRecordFile() error {
+	rec, ok := d.heads.Record()
+	if !ok {
+		return nil
+	}
+	return publish.WriteRecordFile(d.l.Home.RecordPath(d.name), rec.Raw)
+}
+
+func inSet(set [][]byte, id peer.ID) bool {
+	for _, t := range set {
+		if peer.ID(t) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// dsRoot syncs the whole datastore.
+var dsRoot = ds.NewKey("/")
+
+// collect gathers an iterator's items, stopping at the first error.
+func collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+package curator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// validateOffer accepts only offers for this cluster signed by their
+// author, the gossipsub author being the follower itself.
+func (d *Daemon) validateOffer(_ context.Context, msg *pubsub.Message) error {
+	so, err := trust.VerifyOffer(d.rules.Cluster, msg.Data)
+	if err != nil {
+		return err
+	}
+	if peer.ID(so.Offer.Peer) != msg.GetFrom() {
+		return fmt.Errorf("offer of %s published by %s: %w", peer.ID(so.Offer.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
+	}
+	return nil
+}
+
+// validateAck accepts only ACKs for this cluster signed by their author.
+func (d *Daemon) validateAck(_ context.Context, msg *pubsub.Message) error {
+	sa, err := trust.VerifyAck(d.rules.Cluster, msg.Data)
+	if err != nil {
+		return err
+	}
+	if peer.ID(sa.Ack.Peer) != msg.GetFrom() {
+		return fmt.Errorf("ack of %s published by %s: %w", peer.ID(sa.Ack.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
+	}
+	return nil
+}
+
+func (d *Daemon) readOffers(ctx context.Context) error {
+	sub, err := d.offers.Subscribe()
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return ctx.Err()
+		}
+		so, err := trust.VerifyOffer(d.rules.Cluster, m.Data) // validated; decode again
+		if err != nil {
+			continue
+		}
+		changed, err := d.members.Offer(ctx, so.Offer, d.now())
+		if err != nil {
+			return err
+		}
+		if changed {
+			d.log.Info("member changed", "peer", peer.ID(so.Offer.Peer), "nickname", so.Offer.Nickname, "capacity", so.Offer.Capacity)
+			d.poke()
+		}
+	}
+}
+
+func (d *Daemon) readAcks(ctx context.Context) error {
+	sub, err := d.acks.Subscribe()
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return ctx.Err()
+		}
+		sa, err := trust.VerifyAck(d.rules.Cluster, m.Data)
+		if err != nil {
+			continue
+		}
+		if err := d.log2.add(ctx, sa, m.Data); err != nil {
+			return err
+		}
+		d.poke()
+	}
+}
+
+// ackLog holds the signed ACKs and releases received since the newest
+// head this curator built, persisted so a restart loses none. The newest
+// record per (peer, shard) wins.
+type ackLog struct {
+	mu      sync.Mutex
+	d       ds.Datastore
+	pending map[string][]byte // key -> SignedAck block bytes
+}
+
+var pendingPfx = ds.NewKey("/pinfold/curator/pending")
+
+func ackKey(a dag.Ack) string {
+	return pendingPfx.ChildString(peer.ID(a.Peer).String()).ChildString(strconv.FormatInt(a.Shard, 10)).String()
+}
+
+func openAckLog(ctx context.Context, d ds.Datastore) (*ackLog, error) {
+	l := &ackLog{d: d, pending: map[string][]byte{}}
+	res, err := d.Query(ctx, query.Query{Prefix: pendingPfx.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load pending log: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("load pending log: %w", r.Error)
+		}
+		l.pending[r.Key] = r.Value
+	}
+	return l, nil
+}
+
+func (l *ackLog) add(ctx context.Context, sa dag.SignedAck, data []byte) error {
+	key := ackKey(sa.Ack)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if old, ok := l.pending[key]; ok {
+		if prev, err := dag.DecodeSignedAck(old); err == nil && prev.Ack.Time >= sa.Ack.Time {
+			return nil // not newer
+		}
+	}
+	if err := l.d.Put(ctx, ds.NewKey(key), data); err != nil {
+		return fmt.Errorf("store ack: %w", err)
+	}
+	l.pending[key] = data
+	return nil
+}
+
+// snapshot returns the pending entries, sorted by their block bytes so the
+// log of a head does not depend on arrival order.
+func (l *ackLog) snapshot() (entries []dag.LogEntry, keys map[string][]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys = make(map[string][]byte, len(l.pending))
+	raws := make([][]byte, 0, len(l.pending))
+	for k, v := range l.pending {
+		keys[k] = v
+		raws = append(raws, v)
+	}
+	sort.Slice(raws, func(i, j int) bool { return bytes.Compare(raws[i], raws[j]) < 0 })
+	for _, raw := range raws {
+		sa, err := dag.DecodeSignedAck(raw)
+		if err != nil {
+			continue // verified on arrival; cannot happen
+		}
+		entries = append(entries, dag.LogEntry{Ack: &sa})
+	}
+	return entries, keys
+}
+
+// done drops the entries of a snapshot now recorded in a head, unless a
+// newer record replaced them meanwhile.
+func (l *ackLog) done(ctx context.Context, keys map[string][]byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, v := range keys {
+		if cur, ok := l.pending[k]; ok && bytes.Equal(cur, v) {
+			if err := l.d.Delete(ctx, ds.NewKey(k)); err != nil {
+				return fmt.Errorf("clear pending log: %w", err)
+			}
+			delete(l.pending, k)
+		}
+	}
+	return nil
+}
+
+func (l *ackLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending)
+}

@@ -1,0 +1,157 @@
+package follower
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/headsync"
+)
+
+// Status is what the control API's GET /v1/status returns: everything
+// `follow status` and the dashboard show.
+type Status struct {
+	Cluster    string               `json:"cluster"`
+	ClusterID  string               `json:"cluster_id"`
+	Peer       string               `json:"peer"`
+	Nickname   string               `json:"nickname,omitempty"`
+	Started    time.Time            `json:"started"`
+	Head       *HeadInfo            `json:"head,omitempty"`
+	Pinset     PinsetInfo           `json:"pinset"`
+	Pledged    int64                `json:"pledged"`
+	Free       int64                `json:"free"`
+	Peers      int                  `json:"peers"`
+	Curators   []CuratorInfo        `json:"curators"`
+	Rejected   map[string]uint64    `json:"rejected"`
+	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
+}
+
+// HeadInfo describes the newest verified head.
+type HeadInfo struct {
+	CID    string    `json:"cid"`
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Signer string    `json:"signer"`
+}
+
+// PinsetInfo describes the pinset replica.
+type PinsetInfo struct {
+	Pins     int64  `json:"pins"`
+	Bytes    int64  `json:"bytes"`
+	Shards   int    `json:"shards"`
+	CaughtUp bool   `json:"caught_up"` // holds the pinset of the newest head
+	Error    string `json:"error,omitempty"`
+}
+
+// CuratorInfo is one key of the trust set and whether we reach it.
+type CuratorInfo struct {
+	Peer      string `json:"peer"`
+	Connected bool   `json:"connected"`
+}
+
+// Status returns the follower's status.
+func (d *Daemon) Status() Status {
+	pledged, free := d.Pledge()
+	st := d.pins.Stats()
+	s := Status{
+		Cluster: d.l.Home.Name, ClusterID: d.l.Cluster.ID, Peer: d.l.ID.String(), Nickname: d.l.Config.Nickname,
+		Started: d.started, Pledged: pledged, Free: free, Peers: len(d.node.Peers()),
+		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)},
+	}
+	trustSet := d.rules.Trust
+	if v, ok := d.heads.Newest(); ok {
+		s.Head = &HeadInfo{CID: v.CID.String(), Seq: v.Head.Seq, Time: time.UnixMilli(v.Head.Time).UTC(), Signer: peer.ID(v.Sig.Signer).String()}
+		trustSet = nil
+		for _, t := range v.Head.Trust {
+			trustSet = append(trustSet, peer.ID(t))
+		}
+		d.mu.Lock()
+		s.Pinset.CaughtUp = d.caughtUp.Equals(v.CID)
+		s.Pinset.Error = d.syncErr
+		d.mu.Unlock()
+	}
+	for _, id := range trustSet {
+		s.Curators = append(s.Curators, CuratorInfo{Peer: id.String(), Connected: d.node.ConnectedTo(id)})
+	}
+	s.Rejections, s.Rejected = d.heads.Rejections()
+	for reason, n := range d.node.RejectionCounts() {
+		s.Rejected[reason] += n
+	}
+	return s
+}
+
+func (d *Daemon) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(d.Status())
+	})
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]bool{"stopping": true})
+		d.mu.Lock()
+		stop := d.stop
+		d.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+	})
+	return mux
+}
+
+// ErrNotRunning is returned when no follower answers for a cluster.
+var ErrNotRunning = errors.New("follower: not running (start it with 'follow <cluster> run')")
+
+// Client talks to a running follower's control API.
+type Client struct {
+	Base string
+	HTTP *http.Client
+}
+
+// Dial finds the control API of the follower running in h.
+func Dial(h Home) (*Client, error) {
+	b, err := os.ReadFile(h.APIAddrPath())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.Name, ErrNotRunning)
+	}
+	return &Client{Base: "http://" + strings.TrimSpace(string(b)), HTTP: &http.Client{Timeout: 10 * time.Second}}, nil
+}
+
+// Status fetches the follower's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/v1/status", nil)
+	if err != nil {
+		return s, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return s, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("status: %s", resp.Status)
+	}
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// Stop asks the follower to stop.
+func (c *Client) Stop(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/v1/stop", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	resp.Body.Close()
+	return nil
+}

@@ -1,0 +1,405 @@
+package follower
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ipfs/boxo/ipns"
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/pinset"
+	"github.com/pinfold/pinfold/publish"
+	"github.com/pinfold/pinfold/store"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// Agent is the software version sent in offers.
+const Agent = "pinfold/0.1"
+
+// DaemonOptions parameterise a Daemon.
+type DaemonOptions struct {
+	Logger *slog.Logger
+	Now    func() time.Time // nil: time.Now
+	// RecordFile, if set, is an IPNS record file to resolve the newest
+	// head from at start (as well as pubsub and peers).
+	RecordFile string
+}
+
+// Daemon is a running follower.
+type Daemon struct {
+	l      *Loaded
+	opt    DaemonOptions
+	log    *slog.Logger
+	now    func() time.Time
+	name   ipns.Name
+	rules  trust.Rules
+	store  *store.Store
+	node   *p2p.Node
+	heads  *headsync.Sync
+	hnet   *headsync.Net
+	pins   *pinset.Set
+	crdtT  *pubsub.Topic
+	offers *p2p.Topic
+	acks   *p2p.Topic
+
+	mu       sync.Mutex
+	caughtUp cid.Cid // newest head whose pinset this replica holds
+	syncErr  string
+	started  time.Time
+
+	stop      context.CancelFunc // set by Run; the API's stop calls it
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenDaemon opens the follower in home and starts its node.
+func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, err error) {
+	l, err := home.Load()
+	if err != nil {
+		return nil, err
+	}
+	d = &Daemon{l: l, opt: opt, log: opt.Logger, now: opt.Now}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	d.started = d.now()
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	clusterID, err := peer.Decode(l.Cluster.ID)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.json: id: %w", err)
+	}
+	d.name = ipns.NameFromPeer(clusterID)
+	trustIDs, err := l.Cluster.TrustIDs()
+	if err != nil {
+		return nil, err
+	}
+	d.rules = trust.Rules{Cluster: clusterID, Trust: trustIDs}
+	checkpoint, err := cid.Decode(l.Cluster.Checkpoint.Head)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.json: checkpoint.head: %w", err)
+	}
+	if d.store, err = store.Open(home.DatastorePath()); err != nil {
+		return nil, err
+	}
+	pcfg := p2p.DefaultConfig()
+	pcfg.Listen = l.Config.Listen
+	pcfg.Bootstrap = l.Cluster.Bootstrap
+	pcfg.PeersFile = home.PeersPath()
+	pcfg.Blockstore = d.store.Blocks
+	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
+		return nil, err
+	}
+	if d.heads, err = headsync.New(ctx, headsync.Config{
+		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
+	}, d.store.Datastore, store.Network{BS: d.node.BlockService()}, d.log.With("subsystem", "heads")); err != nil {
+		return nil, err
+	}
+	if d.hnet, err = headsync.Attach(d.heads, d.node, l.Cluster.Topics.Heads, l.Cluster.ID, 30*time.Second); err != nil {
+		return nil, err
+	}
+	// Followers publish on these topics; their validators check what
+	// others publish (and what we forward) all the same.
+	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, d.validateOffer, p2p.WithMaxSize(8<<10)); err != nil {
+		return nil, err
+	}
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.validateAck, p2p.WithMaxSize(8<<10)); err != nil {
+		return nil, err
+	}
+	pscfg := pinset.DefaultConfig() // Writer false: a follower never writes the CRDT
+	v := pinset.NewValidator(pscfg, d.trusted)
+	if d.crdtT, err = pinset.JoinTopic(d.node.PubSub(), l.Cluster.Topics.CRDT, v); err != nil {
+		return nil, err
+	}
+	if d.pins, err = pinset.Open(ctx, pscfg, pinset.Deps{
+		Datastore: d.store.Datastore, DAG: d.node.DAGService(), Topic: d.crdtT, Trusted: d.trusted,
+		Logger: d.log.With("subsystem", "pinset"),
+	}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) trusted(id peer.ID) bool {
+	if v, ok := d.heads.Newest(); ok {
+		for _, t := range v.Head.Trust {
+			if peer.ID(t) == id {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range d.rules.Trust {
+		if t == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Daemon) validateOffer(_ context.Context, msg *pubsub.Message) error {
+	so, err := trust.VerifyOffer(d.rules.Cluster, msg.Data)
+	if err != nil {
+		return err
+	}
+	if peer.ID(so.Offer.Peer) != msg.GetFrom() {
+		return fmt.Errorf("offer of %s published by %s: %w", peer.ID(so.Offer.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
+	}
+	return nil
+}
+
+func (d *Daemon) validateAck(_ context.Context, msg *pubsub.Message) error {
+	sa, err := trust.VerifyAck(d.rules.Cluster, msg.Data)
+	if err != nil {
+		return err
+	}
+	if peer.ID(sa.Ack.Peer) != msg.GetFrom() {
+		return fmt.Errorf("ack of %s published by %s: %w", peer.ID(sa.Ack.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
+	}
+	return nil
+}
+
+// Node returns the follower's libp2p node.
+func (d *Daemon) Node() *p2p.Node { return d.node }
+
+// Pins returns the follower's pinset replica.
+func (d *Daemon) Pins() *pinset.Set { return d.pins }
+
+// Heads returns the follower's view of the newest head.
+func (d *Daemon) Heads() *headsync.Sync { return d.heads }
+
+// Run follows the cluster until ctx ends, the control API's stop is
+// called, or a component fails. It writes api.addr while it serves.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	d.stop = cancel
+	d.mu.Unlock()
+	ln, err := net.Listen("tcp", d.l.Config.API)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	if err := configs.WriteFileAtomic(d.l.Home.APIAddrPath(), []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.Remove(d.l.Home.APIAddrPath())
+	srv := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	if d.opt.RecordFile != "" {
+		if err := d.considerRecordFile(ctx, d.opt.RecordFile); err != nil {
+			d.log.Warn("record file", "path", d.opt.RecordFile, "err", err)
+		}
+	}
+	errs := make(chan error, 6)
+	var wg sync.WaitGroup
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() { // owned by Run: all stop when ctx is cancelled
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("p2p", d.node.Run)
+	start("heads", d.hnet.Run)
+	start("offers", d.offerLoop)
+	start("pinset", d.followLoop)
+	start("api", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	d.log.Info("follower running", "peer", d.l.ID, "cluster", d.l.Cluster.Name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+	}
+	cancel()
+	wg.Wait()
+	return first
+}
+
+// Close stops everything the daemon opened, in reverse order.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.pins != nil {
+			errs = append(errs, d.pins.Close())
+		}
+		if d.crdtT != nil {
+			errs = append(errs, d.crdtT.Close())
+		}
+		for _, t := range []*p2p.Topic{d.acks, d.offers} {
+			if t != nil {
+				errs = append(errs, t.Close())
+			}
+		}
+		if d.hnet != nil {
+			errs = append(errs, d.hnet.Close())
+		}
+		if d.node != nil {
+			errs = append(errs, d.node.Close())
+		}
+		if d.store != nil {
+			errs = append(errs, d.store.Close())
+		}
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+func (d *Daemon) considerRecordFile(ctx context.Context, path string) error {
+	rec, err := publish.ReadRecordFile(path, d.name, d.now())
+	if err != nil {
+		return err
+	}
+	_, err = d.heads.Consider(ctx, headsync.Announcement{Record: rec.Raw}, headsync.FromFile, "")
+	return err
+}
+
+// followLoop brings the pinset up to the newest verified head: it feeds
+// the head's CRDT heads to the replica and waits until they are processed.
+func (d *Daemon) followLoop(ctx context.Context) error {
+	netDAG := dag.NewStore(store.Network{BS: d.node.BlockService()})
+	for {
+		changed := d.heads.Changed()
+		if v, ok := d.heads.Newest(); ok && !d.isCaughtUp(v.CID) {
+			err := d.catchUp(ctx, netDAG, v)
+			d.mu.Lock()
+			if err != nil {
+				d.syncErr = err.Error()
+			} else {
+				d.syncErr = ""
+				d.caughtUp = v.CID
+			}
+			d.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("pinset sync", "head", v.CID, "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-changed:
+				case <-time.After(5 * time.Second): // retry
+				}
+				continue
+			}
+			if err == nil {
+				d.log.Info("pinset caught up", "head", v.CID, "seq", v.Head.Seq, "pins", d.pins.Stats().Pins)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+func (d *Daemon) isCaughtUp(c cid.Cid) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.caughtUp.Equals(c)
+}
+
+func (d *Daemon) catchUp(ctx context.Context, netDAG *dag.Store, v trust.Verified) error {
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ps, err := netDAG.Pinset(fctx, v.Head.Pinset)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read pinset of head %s: %w", v.CID, err)
+	}
+	if len(ps.CRDTHeads) == 0 {
+		return nil
+	}
+	// Stop waiting when a newer head arrives; the loop starts over with it.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changed := d.heads.Changed()
+	go func() { // owned by catchUp: ends when it returns
+		select {
+		case <-changed:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	return d.pins.WaitFor(wctx, ps.CRDTHeads)
+}
+
+// Pledge returns the bytes pledged and the free bytes of the data disk.
+func (d *Daemon) Pledge() (pledged, free int64) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.l.Home.Dir, &st); err == nil {
+		free = int64(st.Bavail) * st.Bsize
+	}
+	return d.l.Config.Storage.Resolve(uint64(max(free, 0))), free
+}
+
+// offerLoop sends a signed offer at start and every OfferInterval.
+func (d *Daemon) offerLoop(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := d.sendOffer(ctx); err != nil {
+			d.log.Warn("send offer", "err", err)
+		}
+		next := time.Duration(d.l.Config.OfferInterval)
+		if len(d.offers.Peers()) == 0 {
+			next = min(next, 2*time.Second) // nobody heard it yet
+		}
+		t.Reset(next)
+	}
+}
+
+func (d *Daemon) sendOffer(ctx context.Context) error {
+	pledged, free := d.Pledge()
+	o := dag.Offer{
+		Version: dag.Version, Cluster: []byte(d.rules.Cluster), Peer: []byte(d.l.ID),
+		Capacity: pledged, Free: free, Agent: Agent, Nickname: d.l.Config.Nickname, Domain: d.l.Config.Domain,
+		Time: d.now().UnixMilli(),
+	}
+	for _, a := range d.node.Addrs() {
+		if len(o.Addrs) < dag.MaxAddrs {
+			o.Addrs = append(o.Addrs, a.Bytes())
+		}
+	}
+	so, err := trust.SignOffer(d.l.Key, o)
+	if err != nil {
+		return err
+	}
+	data, err := dag.EncodeSignedOffer(so)
+	if err != nil {
+		return err
+	}
+	return d.offers.Publish(ctx, data)
+}

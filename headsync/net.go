@@ -1,0 +1,223 @@
+package headsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// ProtocolID returns the head protocol of a cluster: a peer opens a stream,
+// the other side writes its newest announcement and closes.
+func ProtocolID(clusterID string) protocol.ID {
+	return protocol.ID("/pinfold/" + clusterID + "/head/1.0.0")
+}
+
+// Net connects a Sync to the network: the heads topic, the head protocol
+// (served and asked), and announcing local heads.
+type Net struct {
+	s     *Sync
+	node  *p2p.Node
+	topic *p2p.Topic
+	proto protocol.ID
+	// AskEvery is how often connected peers are asked for their newest head.
+	askEvery time.Duration
+}
+
+// Attach joins the heads topic (its validator registered first) and serves
+// the head protocol on node. Close the Net to leave.
+func Attach(s *Sync, node *p2p.Node, topic string, clusterID string, askEvery time.Duration) (*Net, error) {
+	n := &Net{s: s, node: node, proto: ProtocolID(clusterID), askEvery: askEvery}
+	t, err := node.JoinTopic(topic, n.validate, p2p.WithMaxSize(MaxAnnouncement))
+	if err != nil {
+		return nil, fmt.Errorf("headsync: %w", err)
+	}
+	n.topic = t
+	node.Host().SetStreamHandler(n.proto, n.serve)
+	return n, nil
+}
+
+// Close stops serving and leaves the topic.
+func (n *Net) Close() error {
+	n.node.Host().RemoveStreamHandler(n.proto)
+	return n.topic.Close()
+}
+
+// validate runs before gossipsub delivers or forwards a head announcement:
+// no network, only the bytes and our newest head. Full chain verification
+// happens in Consider; this keeps junk from propagating.
+func (n *Net) validate(_ context.Context, msg *pubsub.Message) error {
+	a, err := DecodeAnnouncement(msg.Data)
+	if err != nil {
+		return err
+	}
+	if len(a.Head) == 0 {
+		return nil // a record alone: checked by Consider
+	}
+	sh, err := dag.DecodeSignedHead(a.Head)
+	if err != nil {
+		return err
+	}
+	if peer.ID(sh.Head.Cluster) != n.s.cfg.Rules.Cluster {
+		return fmt.Errorf("head %s: %w", dag.CID(a.Head), trust.ErrWrongCluster)
+	}
+	cur, have := n.s.Newest()
+	trusted := func(id []byte) bool {
+		for _, t := range n.s.cfg.Rules.Trust {
+			if string(t) == string(id) {
+				return true
+			}
+		}
+		return false
+	}
+	if have {
+		if sh.Head.Seq < cur.Head.Seq {
+			return fmt.Errorf("head %s: %w: seq %d, newest is %d", dag.CID(a.Head), trust.ErrStaleSeq, sh.Head.Seq, cur.Head.Seq)
+		}
+		trusted = func(id []byte) bool {
+			for _, t := range cur.Head.Trust {
+				if string(t) == string(id) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if !trusted(sh.Sig.Signer) {
+		return fmt.Errorf("head %s: %w: %s", dag.CID(a.Head), trust.ErrUntrustedSigner, peer.ID(sh.Sig.Signer))
+	}
+	return nil
+}
+
+// Announce publishes the newest head and record on the topic.
+func (n *Net) Announce(ctx context.Context) error {
+	a, ok := n.s.Announcement()
+	if !ok {
+		return errors.New("headsync: no head to announce")
+	}
+	data, err := a.Encode()
+	if err != nil {
+		return err
+	}
+	return n.topic.Publish(ctx, data)
+}
+
+const serveTimeout = 10 * time.Second
+
+func (n *Net) serve(st network.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(serveTimeout))
+	a, ok := n.s.Announcement()
+	if !ok {
+		_ = st.Reset()
+		return
+	}
+	data, err := a.Encode()
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	_, _ = st.Write(data)
+}
+
+// Ask fetches a peer's newest announcement over the head protocol.
+func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
+	ctx, cancel := context.WithTimeout(ctx, serveTimeout)
+	defer cancel()
+	st, err := n.node.Host().NewStream(ctx, p, n.proto)
+	if err != nil {
+		return Announcement{}, fmt.Errorf("ask %s: %w", p, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	_ = st.CloseWrite()
+	data, err := io.ReadAll(io.LimitReader(st, MaxAnnouncement+1))
+	if err != nil {
+		return Announcement{}, fmt.Errorf("ask %s: %w", p, err)
+	}
+	a, err := DecodeAnnouncement(data)
+	if err != nil {
+		return Announcement{}, fmt.Errorf("ask %s: %w", p, err)
+	}
+	return a, nil
+}
+
+// Run receives announcements from the topic and asks connected peers for
+// theirs every askEvery (at once, then often until a first head beyond the
+// checkpoint is known). It returns when ctx ends.
+func (n *Net) Run(ctx context.Context) error {
+	sub, err := n.topic.Subscribe()
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	msgs := make(chan *pubsub.Message)
+	go func() { // owned by Run: ends when ctx ends or the subscription closes
+		defer close(msgs)
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if m.ReceivedFrom == n.node.ID() {
+				continue // our own announcement
+			}
+			a, err := DecodeAnnouncement(m.Data)
+			if err != nil {
+				continue // the validator already refused and recorded it
+			}
+			_, _ = n.s.Consider(ctx, a, FromTopic, m.GetFrom())
+		case <-tick.C:
+			n.askAll(ctx)
+			next := n.askEvery
+			if v, ok := n.s.Newest(); !ok || v.Head.Seq == n.s.cfg.CheckpointSeq {
+				next = min(next, time.Second)
+			}
+			tick.Reset(next)
+		}
+	}
+}
+
+// askAll asks every connected peer that speaks the head protocol.
+func (n *Net) askAll(ctx context.Context) {
+	h := n.node.Host()
+	for _, p := range h.Network().Peers() {
+		if ok, _ := h.Peerstore().SupportsProtocols(p, n.proto); len(ok) == 0 {
+			continue
+		}
+		a, err := n.Ask(ctx, p)
+		if err != nil {
+			continue
+		}
+		_, _ = n.s.Consider(ctx, a, FromPeer, p)
+	}
+}
