@@ -6,10 +6,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/pinfold/pinfold/dag"
-	"github.com/pinfold/pinfold/publish"
-	"github.com/pinfold/pinfold/trust"
 )
 
 // Rejection is one refused candidate head.
@@ -17,7 +13,7 @@ type Rejection struct {
 	Time   time.Time `json:"time"`
 	Source Source    `json:"source"`
 	Peer   string    `json:"peer,omitempty"`
-	Reason string    `json:"reason"` // a short class: bad-signature, untrusted-signer, stale-seq, ...
+	Reason string    `json:"reason"` // the class counted: the innermost error, e.g. "trust: seq not newer"
 	Error  string    `json:"error"`
 }
 
@@ -28,41 +24,23 @@ type rejections struct {
 	counts map[string]uint64
 }
 
-// reasons maps sentinel errors to the short classes counted in status.
-var reasons = []struct {
-	err  error
-	name string
-}{
-	{trust.ErrFork, "fork"},
-	{trust.ErrBadSignature, "bad-signature"},
-	{trust.ErrUntrustedSigner, "untrusted-signer"},
-	{trust.ErrStaleSeq, "stale-seq"},
-	{trust.ErrWrongCluster, "wrong-cluster"},
-	{trust.ErrFutureTime, "future-time"},
-	{trust.ErrPastTime, "past-time"},
-	{trust.ErrParentMismatch, "parent-mismatch"},
-	{trust.ErrNotDescendant, "not-descendant"},
-	{trust.ErrChainTooLong, "chain-too-long"},
-	{dag.ErrTooLarge, "oversize"},
-	{dag.ErrUnknownVersion, "unknown-version"},
-	{dag.ErrMalformed, "malformed"},
-	{ErrMalformed, "malformed"},
-	{publish.ErrExpired, "record-expired"},
-	{publish.ErrSeqMismatch, "record-mismatch"},
-	{publish.ErrHeadMismatch, "record-mismatch"},
-	{publish.ErrBadSignature, "record-bad-signature"},
-	{publish.ErrTooLarge, "oversize"},
-	{publish.ErrMalformed, "record-malformed"},
-}
-
-// Reason classifies err for counting.
+// Reason classifies err for counting: the innermost error of its %w
+// chain, normally a package sentinel such as "trust: signer not trusted".
+// It is the same class the p2p package counts topic rejections by, so the
+// two add up in status output.
 func Reason(err error) string {
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			break
 		}
+		err = inner
 	}
-	return "unavailable"
+	s := err.Error()
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
 }
 
 func (s *Sync) reject(src Source, from peer.ID, err error) {
