@@ -1,0 +1,80 @@
+package allocation
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchInput is the reference cluster: log-normal pledges (median
+// 1 TiB, 99th/1st percentile 100x), replication 3, 70 % full.
+func benchInput(members, shards int, seed uint64) Input {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	sigma := math.Log(100) / (2 * 2.3263478740408408)
+	in := Input{Algorithm: Algorithm, AlgVer: Version,
+		Params: Params{ReplMin: 3, ReplMax: 3, ShardTarget: 1 << 32, Epsilon: DefaultEpsilon}}
+	var capTotal float64
+	for i := range members {
+		c := int64(float64(int64(1)<<40) * math.Exp(sigma*rng.NormFloat64()))
+		in.Members = append(in.Members, Member{Peer: []byte(fmt.Sprintf("bench-peer-%08d", i)), Capacity: max(c, 1)})
+		capTotal += float64(c)
+	}
+	mean := 0.7 * capTotal / 3 / float64(shards)
+	for i := range shards {
+		in.Shards = append(in.Shards, Shard{ID: int64(i), Bytes: int64(mean * (0.85 + 0.3*rng.Float64()))})
+	}
+	return in
+}
+
+func benchCompute(b *testing.B, members, shards int) {
+	in := benchInput(members, shards, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var p *Plan
+	for b.Loop() {
+		var err error
+		if p, err = Compute(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(shards), "ns/shard")
+	st := p.Stats()
+	b.ReportMetric(st.Balance, "max/mean")
+	if st.BelowMin != 0 || st.Overfull != 0 {
+		b.Fatalf("below min %d, overfull %d", st.BelowMin, st.Overfull)
+	}
+}
+
+func BenchmarkCompute1kx100k(b *testing.B) { benchCompute(b, 1000, 100_000) }
+func BenchmarkCompute10kx1M(b *testing.B)  { benchCompute(b, 10_000, 1_000_000) }
+
+func BenchmarkShardsOf(b *testing.B) {
+	in := benchInput(1000, 100_000, 1)
+	p, err := Compute(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer := in.Members[500].Peer
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(p.ShardsOf(peer)) == 0 {
+			b.Fatal("no shards")
+		}
+	}
+}
+
+// TestReferenceBalance checks the balance bound on a mid-sized cluster of
+// the reference shape.
+func TestReferenceBalance(t *testing.T) {
+	in := benchInput(300, 30_000, 2)
+	p, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	t.Logf("300 members x 30000 shards: max fill %.4f mean %.4f balance %.4f", st.MaxFill, st.MeanFill, st.Balance)
+	if st.Balance > 1.0501 || st.BelowMin != 0 || st.Overfull != 0 {
+		t.Fatalf("balance %.4f, below min %d, overfull %d", st.Balance, st.BelowMin, st.Overfull)
+	}
+}

@@ -1,0 +1,451 @@
+package allocation
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+)
+
+// reference is a slow, direct implementation of the algorithm's
+// definition: every pass sorts every (shard, member) pair of the full
+// ranking and accepts pairs in order. Compute must agree with it exactly.
+func reference(in Input) (map[int64][][]byte, error) {
+	ms, shs, domains, _, err := canon(in)
+	if err != nil {
+		return nil, err
+	}
+	load := make([]int64, len(ms))
+	hold := make([][]int32, len(shs))
+	for si, s := range shs {
+		for _, m := range s.pinned() {
+			if load[m]+s.bytes <= ms[m].cap {
+				hold[si] = append(hold[si], m)
+				load[m] += s.bytes
+			}
+		}
+	}
+	var capTotal, lmin, lmax int64
+	for _, m := range ms {
+		capTotal += m.cap
+	}
+	for _, s := range shs {
+		lmin += s.bytes * int64(s.min)
+		lmax += s.bytes * int64(s.max)
+	}
+	hard := make([]int64, len(ms))
+	for i, m := range ms {
+		hard[i] = m.cap
+	}
+	type pair struct {
+		s, m int32
+		e    uint64
+	}
+	var pairs []pair
+	for si, s := range shs {
+		for mi, m := range ms {
+			if m.cap > 0 {
+				pairs = append(pairs, pair{int32(si), int32(mi), scoreOf(m.key, uint64(s.id))})
+			}
+		}
+	}
+	sort.Slice(pairs, func(a, b int) bool {
+		pa, pb := pairs[a], pairs[b]
+		if c := lessScore(pa.e, uint64(ms[pa.m].cap), pb.e, uint64(ms[pb.m].cap)); c != 0 {
+			return c < 0
+		}
+		if pa.m != pb.m {
+			return pa.m < pb.m
+		}
+		return pa.s < pb.s
+	})
+	liveCount := func(s int) int32 {
+		n := int32(0)
+		for _, h := range hold[s] {
+			if !ms[h].offline {
+				n++
+			}
+		}
+		return n
+	}
+	run := func(caps []int64, want func(shard) int32, strict, live bool) {
+		for _, p := range pairs {
+			s := &shs[p.s]
+			have := int32(len(hold[p.s]))
+			if live {
+				have = liveCount(int(p.s))
+			}
+			if have >= want(*s) {
+				continue
+			}
+			if load[p.m]+s.bytes > caps[p.m] || (live && ms[p.m].offline) || s.excluded(p.m) {
+				continue
+			}
+			ok := true
+			for _, h := range hold[p.s] {
+				if h == p.m || (strict && ms[p.m].domain >= 0 && ms[h].domain == ms[p.m].domain) {
+					ok = false
+				}
+			}
+			if ok {
+				hold[p.s] = append(hold[p.s], p.m)
+				load[p.m] += s.bytes
+			}
+		}
+	}
+	capA := balanceCaps(ms, lmin, capTotal, in.Params.Epsilon)
+	capB := balanceCaps(ms, lmax, capTotal, in.Params.Epsilon)
+	strictOpts := []bool{false}
+	if len(domains) > 0 {
+		strictOpts = []bool{true, false}
+	}
+	for _, ph := range []struct {
+		caps []int64
+		want func(shard) int32
+	}{{capA, func(s shard) int32 { return s.min }}, {capB, func(s shard) int32 { return s.max }}} {
+		for _, caps := range [][]int64{ph.caps, hard} {
+			for _, strict := range strictOpts {
+				run(caps, ph.want, strict, false)
+			}
+		}
+	}
+	for _, caps := range [][]int64{capB, hard} {
+		for _, strict := range strictOpts {
+			run(caps, func(s shard) int32 { return s.min }, strict, true)
+		}
+	}
+	out := map[int64][][]byte{}
+	for si, s := range shs {
+		for _, m := range hold[si] {
+			out[s.id] = append(out[s.id], ms[m].peer)
+		}
+	}
+	return out, nil
+}
+
+func TestComputeMatchesReference(t *testing.T) {
+	const seed = 20240611
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d", seed)
+	for i := range 300 {
+		gc := randomGen(rng)
+		in := genInput(rng, gc)
+		p, err := Compute(in)
+		if err != nil {
+			t.Fatalf("case %d %+v: %v", i, gc, err)
+		}
+		want, err := reference(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range p.Len() {
+			sh := p.Shard(k)
+			if !slices.EqualFunc(sh.Holders, want[sh.ID], func(a, b []byte) bool { return string(a) == string(b) }) {
+				t.Fatalf("case %d %+v: shard %d holders %q, reference %q", i, gc, sh.ID, sh.Holders, want[sh.ID])
+			}
+		}
+		checkInvariants(t, in, p)
+	}
+}
+
+func TestComputeOrderIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range 50 {
+		in := genInput(rng, randomGen(rng))
+		p1, err := Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh := in
+		sh.Members = slices.Clone(in.Members)
+		sh.Shards = slices.Clone(in.Shards)
+		sh.Overrides = slices.Clone(in.Overrides)
+		rng.Shuffle(len(sh.Members), func(a, b int) { sh.Members[a], sh.Members[b] = sh.Members[b], sh.Members[a] })
+		rng.Shuffle(len(sh.Shards), func(a, b int) { sh.Shards[a], sh.Shards[b] = sh.Shards[b], sh.Shards[a] })
+		rng.Shuffle(len(sh.Overrides), func(a, b int) { sh.Overrides[a], sh.Overrides[b] = sh.Overrides[b], sh.Overrides[a] })
+		p2, err := Compute(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := planText(t, p1), planText(t, p2); a != b {
+			t.Fatalf("case %d: shuffled input gives another plan:\n%s\nvs\n%s", i, a, b)
+		}
+	}
+}
+
+func TestComputeErrors(t *testing.T) {
+	ok := Input{Algorithm: Algorithm, AlgVer: Version, Params: DefaultParams(),
+		Members: []Member{{Peer: []byte("a"), Capacity: 10}}, Shards: []Shard{{ID: 1, Bytes: 1}}}
+	tests := []struct {
+		name string
+		edit func(*Input)
+		want error
+	}{
+		{"algorithm", func(in *Input) { in.Algorithm = "x" }, ErrUnknownAlgorithm},
+		{"version", func(in *Input) { in.AlgVer = 2 }, ErrUnknownAlgorithm},
+		{"repl min", func(in *Input) { in.Params.ReplMin = 0 }, ErrInvalidParams},
+		{"repl max", func(in *Input) { in.Params.ReplMax = 1; in.Params.ReplMin = 2 }, ErrInvalidParams},
+		{"epsilon", func(in *Input) { in.Params.Epsilon = -1 }, ErrInvalidParams},
+		{"target", func(in *Input) { in.Params.ShardTarget = 0 }, ErrInvalidParams},
+		{"empty peer", func(in *Input) { in.Members = append(in.Members, Member{Capacity: 1}) }, ErrInvalidMember},
+		{"dup peer", func(in *Input) { in.Members = append(in.Members, in.Members[0]) }, ErrInvalidMember},
+		{"neg capacity", func(in *Input) { in.Members[0].Capacity = -1 }, ErrInvalidMember},
+		{"capacity sum", func(in *Input) {
+			in.Members = []Member{{Peer: []byte("a"), Capacity: MaxCapacity}, {Peer: []byte("b"), Capacity: 1}}
+		}, ErrInvalidMember},
+		{"neg shard", func(in *Input) { in.Shards[0].ID = -1 }, ErrInvalidShard},
+		{"neg bytes", func(in *Input) { in.Shards[0].Bytes = -1 }, ErrInvalidShard},
+		{"dup shard", func(in *Input) { in.Shards = append(in.Shards, in.Shards[0]) }, ErrInvalidShard},
+		{"shard repl", func(in *Input) { in.Shards[0].ReplMin = 3; in.Shards[0].ReplMax = 2 }, ErrInvalidShard},
+		{"dup override", func(in *Input) { in.Overrides = []Override{{Shard: 1}, {Shard: 1}} }, ErrInvalidOverride},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ok
+			in.Members = slices.Clone(ok.Members)
+			in.Shards = slices.Clone(ok.Shards)
+			tt.edit(&in)
+			if _, err := Compute(in); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if _, err := Compute(ok); err != nil {
+		t.Fatalf("valid input: %v", err)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	in := Input{Algorithm: Algorithm, AlgVer: Version, Params: Params{ReplMin: 1, ReplMax: 2, ShardTarget: 100, Epsilon: DefaultEpsilon}}
+	for i := range 6 {
+		in.Members = append(in.Members, Member{Peer: peerN(i), Capacity: 1000})
+	}
+	in.Members[5].Capacity = 10
+	for i := range 10 {
+		in.Shards = append(in.Shards, Shard{ID: int64(i), Bytes: 50})
+	}
+	in.Overrides = []Override{
+		{Shard: 0, Pin: [][]byte{peerN(3), peerN(4), peerN(0)}},                         // pinned beyond max
+		{Shard: 1, Exclude: [][]byte{peerN(0), peerN(1), peerN(2), peerN(3), peerN(4)}}, // only 5 left: too small
+		{Shard: 2, Pin: [][]byte{peerN(5)}},                                             // no capacity
+		{Shard: 3, Pin: [][]byte{peerN(1)}, Exclude: [][]byte{peerN(1)}},                // both
+		{Shard: 4, Pin: [][]byte{[]byte("stranger")}},                                   // unknown peer
+		{Shard: 99, Exclude: [][]byte{peerN(1)}},                                        // unknown shard
+	}
+	p, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, in, p)
+	if h, _ := p.Holders(0); len(h) != 3 || string(h[0]) != string(peerN(3)) || string(h[2]) != string(peerN(0)) {
+		t.Errorf("shard 0 holders %q, want the three pinned peers in order", h)
+	}
+	if h, _ := p.Holders(1); len(h) != 0 {
+		t.Errorf("shard 1 holders %q, want none", h)
+	}
+	short := p.Shortfalls()
+	if len(short) != 1 || short[0].Shard != 1 || short[0].Reason != ReasonOverrides {
+		t.Errorf("shortfalls %+v, want shard 1 for overrides", short)
+	}
+	var errs []error
+	for _, pr := range p.Problems() {
+		errs = append(errs, pr.Err)
+	}
+	want := []error{ErrUnknownShard, ErrPinCapacity, ErrPinExcluded, ErrUnknownPeer}
+	for _, w := range want {
+		if !slices.Contains(errs, w) {
+			t.Errorf("problems %v lack %v", errs, w)
+		}
+	}
+}
+
+func TestShortfallReasons(t *testing.T) {
+	mk := func(caps ...int64) Input {
+		in := Input{Algorithm: Algorithm, AlgVer: Version, Params: Params{ReplMin: 2, ReplMax: 2, ShardTarget: 100, Epsilon: DefaultEpsilon}}
+		for i, c := range caps {
+			in.Members = append(in.Members, Member{Peer: peerN(i), Capacity: c})
+		}
+		return in
+	}
+	tests := []struct {
+		name   string
+		in     Input
+		shards []Shard
+		want   Reason
+	}{
+		{"one member", mk(1000), []Shard{{ID: 0, Bytes: 10}}, ReasonMembers},
+		{"too big", mk(1000, 50), []Shard{{ID: 0, Bytes: 100}}, ReasonMembers},
+		{"capacity", mk(100, 100, 100), []Shard{{ID: 0, Bytes: 90}, {ID: 1, Bytes: 90}}, ReasonCapacity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Shards = tt.shards
+			p, err := Compute(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, tt.in, p)
+			s := p.Shortfalls()
+			if len(s) == 0 || s[0].Reason != tt.want {
+				t.Fatalf("shortfalls %+v, want reason %v", s, tt.want)
+			}
+		})
+	}
+}
+
+// A member going offline moves nothing while each of its shards keeps at
+// least min live holders; a shard that falls below min gains exactly the
+// holders it lacks.
+func TestOfflineMargin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	in := genInput(rng, genConfig{members: 40, shards: 2000, fill: 0.6, replMin: 2, replMax: 3})
+	for _, replMin := range []int64{2, 3} {
+		in.Params.ReplMin = replMin
+		base, err := Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(base.Shortfalls()) != 0 {
+			t.Fatalf("base plan has shortfalls: %v", base.Shortfalls())
+		}
+		for _, victim := range []int{0, 17, 39} {
+			off := in
+			off.Members = slices.Clone(in.Members)
+			seq := int64(5)
+			off.Members[victim].Offline = &seq
+			p, err := Compute(off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, off, p)
+			var want int64
+			for k := range base.Len() {
+				sh := base.Shard(k)
+				if slices.ContainsFunc(sh.Holders, func(h []byte) bool { return string(h) == string(peerN(victim)) }) &&
+					len(sh.Holders)-1 < sh.Min {
+					want += sh.Bytes
+				}
+			}
+			if m := Moved(base, p); m != want {
+				t.Errorf("repl min %d, member %d offline: moved %d bytes, want %d", replMin, victim, m, want)
+			}
+			if replMin == 2 && want != 0 && len(p.Shortfalls()) == 0 {
+				// only shards whose own bounds are below the defaults can drop under min here
+				t.Logf("repl min 2, member %d: %d bytes below min after going offline", victim, want)
+			}
+		}
+	}
+}
+
+func TestDomainsDistinct(t *testing.T) {
+	in := Input{Algorithm: Algorithm, AlgVer: Version, Params: Params{ReplMin: 3, ReplMax: 3, ShardTarget: 100, Epsilon: DefaultEpsilon}}
+	for i := range 30 {
+		in.Members = append(in.Members, Member{Peer: peerN(i), Capacity: 100_000, Domain: []string{"eu", "us", "asia", "sa"}[i%4]})
+	}
+	for i := range 500 {
+		in.Shards = append(in.Shards, Shard{ID: int64(i), Bytes: 1000})
+	}
+	p, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, in, p)
+	if s := p.SharedDomains(); len(s) != 0 {
+		t.Fatalf("%d shards share a domain with 4 domains and ample capacity: %v", len(s), s)
+	}
+	// Two domains for three copies: shared where impossible, never short.
+	for i := range in.Members {
+		in.Members[i].Domain = []string{"eu", "us"}[i%2]
+	}
+	p, err = Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Shortfalls()) != 0 || len(p.SharedDomains()) != 500 {
+		t.Fatalf("two domains: %d shortfalls, %d shared (want 0, 500)", len(p.Shortfalls()), len(p.SharedDomains()))
+	}
+}
+
+// Replication: every shard reaches min before any gets more than min.
+func TestMinBeforeMax(t *testing.T) {
+	in := Input{Algorithm: Algorithm, AlgVer: Version, Params: Params{ReplMin: 2, ReplMax: 3, ShardTarget: 100, Epsilon: DefaultEpsilon}}
+	for i := range 10 {
+		in.Members = append(in.Members, Member{Peer: peerN(i), Capacity: 2500})
+	}
+	for i := range 100 {
+		in.Shards = append(in.Shards, Shard{ID: int64(i), Bytes: 100}) // 25,000 pledged: 2.5 copies fit
+	}
+	p, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, in, p)
+	counts := map[int]int{}
+	for i := range p.Len() {
+		counts[len(p.Shard(i).Holders)]++
+	}
+	if counts[0]+counts[1] != 0 || counts[2]+counts[3] != 100 || counts[3] == 0 {
+		t.Fatalf("holder counts %v: want every shard at 2 or 3 and some at 3", counts)
+	}
+}
+
+// The ranking's first place goes to member i with probability w_i/sum(w).
+func TestRankingWeighted(t *testing.T) {
+	keys := []uint64{peerKey([]byte("a")), peerKey([]byte("b")), peerKey([]byte("c"))}
+	w := []uint64{1, 2, 5}
+	wins := make([]int, 3)
+	const n = 80_000
+	for id := uint64(0); id < n; id++ {
+		best := 0
+		for k := 1; k < 3; k++ {
+			if lessScore(scoreOf(keys[k], id), w[k], scoreOf(keys[best], id), w[best]) < 0 {
+				best = k
+			}
+		}
+		wins[best]++
+	}
+	for k := range 3 {
+		want := float64(n) * float64(w[k]) / 8
+		if got := float64(wins[k]); got < want*0.97 || got > want*1.03 {
+			t.Errorf("member %d won %v of %d, want about %v", k, got, n, want)
+		}
+	}
+}
+
+func TestLog2Table(t *testing.T) {
+	// log2(1) = 0, log2(2) = 1, log2(1.5) = 0.5849625007211562
+	if log2Table[0] != 0 || log2Table[len(log2Table)-1] != 1<<logFrac {
+		t.Fatalf("table ends %d %d", log2Table[0], log2Table[len(log2Table)-1])
+	}
+	got := float64(log2Table[len(log2Table)/2]) / (1 << logFrac)
+	if d := got - 0.5849625007211562; d > 1e-15 || d < -1e-15 {
+		t.Fatalf("log2(1.5) = %v", got)
+	}
+	for k := 1; k < len(log2Table); k++ {
+		if log2Table[k] <= log2Table[k-1] {
+			t.Fatalf("table not increasing at %d", k)
+		}
+	}
+	for x := uint64(1); x < 1<<20; x = x*3 + 1 {
+		if expScore(x) < expScore(x+1) {
+			t.Fatalf("expScore not decreasing at %d", x)
+		}
+	}
+}
+
+func TestPermuteInverse(t *testing.T) {
+	for _, key := range []uint64{0, 1, 0xdeadbeef, ^uint64(0)} {
+		seen := make([]bool, groupSize)
+		for p := uint64(0); p < groupSize; p++ {
+			x := permute(p, key)
+			if seen[x] {
+				t.Fatalf("key %x: permute not a bijection at %d", key, p)
+			}
+			seen[x] = true
+			if unpermute(x, key) != p {
+				t.Fatalf("key %x: unpermute(permute(%d)) = %d", key, p, unpermute(x, key))
+			}
+		}
+	}
+}

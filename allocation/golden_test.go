@@ -1,0 +1,84 @@
+package allocation
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from the golden file; if the change is intended, the algorithm version must change.\ngot:\n%s", path, got)
+	}
+}
+
+// goldenInput is a small cluster with every feature: domains, an offline
+// member, a zero pledge, per-shard replication and overrides.
+func goldenInput() Input {
+	in := Input{Algorithm: Algorithm, AlgVer: Version,
+		Params: Params{ReplMin: 2, ReplMax: 3, ShardTarget: 4 << 20, Epsilon: DefaultEpsilon}}
+	caps := []int64{40, 160, 80, 60, 120, 100, 0, 90, 45, 150, 70, 110}
+	doms := []string{"eu", "us", "", "eu", "asia", "us", "", "asia", "eu", "", "us", "asia"}
+	for i, c := range caps {
+		m := Member{Peer: peerN(i), Capacity: c << 20, Domain: doms[i]}
+		if i == 4 {
+			seq := int64(12)
+			m.Offline = &seq
+		}
+		in.Members = append(in.Members, m)
+	}
+	for i := range 48 {
+		s := Shard{ID: int64(i), Bytes: int64(3<<20 + (i*7919)%(1<<20)), Pins: int64(1 + i%5)}
+		if i%11 == 0 {
+			s.ReplMin, s.ReplMax = 3, 4
+		}
+		in.Shards = append(in.Shards, s)
+	}
+	in.Overrides = []Override{
+		{Shard: 5, Pin: [][]byte{peerN(8)}},
+		{Shard: 9, Exclude: [][]byte{peerN(1), peerN(9)}},
+		{Shard: 30, Pin: [][]byte{peerN(2)}, Exclude: [][]byte{peerN(5)}},
+	}
+	return in
+}
+
+func TestGoldenPlan(t *testing.T) {
+	in := goldenInput()
+	p, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, in, p)
+	golden(t, "plan.txt", planText(t, p))
+}
+
+// TestGoldenScores pins the ranking function itself: these bits must be
+// the same on every platform and in every release of Version 1.
+func TestGoldenScores(t *testing.T) {
+	var b strings.Builder
+	for i := range 4 {
+		key := peerKey(peerN(i))
+		fmt.Fprintf(&b, "peer %d key %016x:", i, key)
+		for _, id := range []uint64{0, 1, 4095, 4096, 1 << 40} {
+			fmt.Fprintf(&b, " %016x", scoreOf(key, id))
+		}
+		b.WriteByte('\n')
+	}
+	golden(t, "scores.txt", b.String())
+}
