@@ -71,6 +71,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/members", d.handleMembers)
 	mux.HandleFunc("POST /v1/members/{peer}/{action}", d.handleDecide)
 	mux.HandleFunc("POST /v1/publish", d.handlePublish)
+	mux.HandleFunc("POST /v1/trust", d.handleTrust)
 	token := d.l.Config.APIToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token != "" {
@@ -301,4 +302,39 @@ func (d *Daemon) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]bool{"published": ok})
+}
+
+// TrustRequest is the body of POST /v1/trust.
+type TrustRequest struct {
+	Add    []string `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+func (d *Daemon) handleTrust(w http.ResponseWriter, r *http.Request) {
+	var req TrustRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	var change TrustChange
+	for _, list := range []struct {
+		in  []string
+		out *[]peer.ID
+	}{{req.Add, &change.Add}, {req.Remove, &change.Remove}} {
+		for _, s := range list.in {
+			id, err := peer.Decode(s)
+			if err != nil {
+				httpError(w, http.StatusBadRequest, fmt.Errorf("peer ID %q: %w", s, err))
+				return
+			}
+			*list.out = append(*list.out, id)
+		}
+	}
+	if err := d.ChangeTrust(r.Context(), change); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, d.Status())
 }

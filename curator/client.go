@@ -133,3 +133,13 @@ func (c *Client) Publish(ctx context.Context, force bool) (bool, error) {
 	}
 	return out.Published, c.do(ctx, http.MethodPost, path, nil, &out)
 }
+
+// ChangeTrust adds and removes curator keys with a new head.
+func (c *Client) ChangeTrust(ctx context.Context, req TrustRequest) (Status, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Status{}, err
+	}
+	var s Status
+	return s, c.do(ctx, http.MethodPost, "/v1/trust", bytes.NewReader(body), &s)
+}

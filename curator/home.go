@@ -265,3 +265,64 @@ func OpenStore(dir string) (*Store, error) {
 func (s *Store) Head(ctx context.Context) (cid.Cid, error) {
 	return headsync.Stored(ctx, s.Datastore)
 }
+
+// JoinOptions parameterise Join.
+type JoinOptions struct {
+	Cluster    configs.Cluster // the config the cluster's curators exported
+	Config     configs.Curator // this curator's config; DefaultCurator() if zero
+	CuratorKey crypto.PrivKey  // this curator's identity; a new one if nil
+	ClusterKey crypto.PrivKey  // the cluster key, if this curator is to publish IPNS records
+	Rand       io.Reader
+}
+
+// Join creates a curator home for an existing cluster: its own key, the
+// cluster config, and optionally a copy of the cluster key. It may publish
+// heads once a current curator adds its peer ID to the trust set
+// ('curate trust add'); until then its daemon follows like a follower.
+func (h Home) Join(opt JoinOptions) (peer.ID, error) {
+	if err := opt.Cluster.Validate(); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	cfg := opt.Config
+	if cfg.Version == 0 {
+		cfg = configs.DefaultCurator()
+	}
+	if err := cfg.Validate(); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	if _, err := os.Stat(h.ConfigPath()); err == nil {
+		return "", fmt.Errorf("join %s: %w", h.Dir, ErrAlreadyInitialised)
+	}
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	key := opt.CuratorKey
+	if key == nil {
+		var err error
+		if key, err = trust.GenerateKey(opt.Rand); err != nil {
+			return "", fmt.Errorf("join: %w", err)
+		}
+	}
+	if err := trust.SaveKey(h.CuratorKeyPath(), key); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	if opt.ClusterKey != nil {
+		id, err := peer.IDFromPrivateKey(opt.ClusterKey)
+		if err != nil {
+			return "", fmt.Errorf("join: %w", err)
+		}
+		if ipns.NameFromPeer(id).String() != opt.Cluster.ID {
+			return "", fmt.Errorf("join: the cluster key's IPNS name %s is not the cluster's %s", ipns.NameFromPeer(id), opt.Cluster.ID)
+		}
+		if err := trust.SaveKey(h.ClusterKeyPath(), opt.ClusterKey); err != nil {
+			return "", fmt.Errorf("join: %w", err)
+		}
+	}
+	if err := configs.Save(h.ClusterPath(), &opt.Cluster, 0o644); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	if err := configs.Save(h.ConfigPath(), &cfg, 0o600); err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	return peer.IDFromPrivateKey(key)
+}

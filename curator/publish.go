@@ -1,9 +1,12 @@
 package curator
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -63,6 +66,54 @@ func (d *Daemon) publishLoop(ctx context.Context) error {
 // PublishNow builds, signs and announces a head if anything changed since
 // the newest head (or always, with force). It reports whether it did.
 func (d *Daemon) PublishNow(ctx context.Context, force bool) (bool, error) {
+	return d.publish(ctx, force, nil)
+}
+
+// TrustChange adds and removes curator keys with the next head.
+type TrustChange struct {
+	Add    []peer.ID
+	Remove []peer.ID
+}
+
+// ChangeTrust publishes a head whose trust set is the newest head's with
+// change applied. The head is signed by this curator, which must be in
+// the current trust set; once published, a removed key can sign nothing.
+func (d *Daemon) ChangeTrust(ctx context.Context, change TrustChange) error {
+	for _, id := range append(append([]peer.ID{}, change.Add...), change.Remove...) {
+		if !trust.IsEd25519(id) {
+			return fmt.Errorf("change trust: %s is not an ed25519 peer ID", id)
+		}
+	}
+	_, err := d.publish(ctx, true, &change)
+	return err
+}
+
+func applyTrust(set [][]byte, change *TrustChange) ([][]byte, error) {
+	m := map[string]bool{}
+	for _, t := range set {
+		m[string(t)] = true
+	}
+	for _, id := range change.Add {
+		m[string(id)] = true
+	}
+	for _, id := range change.Remove {
+		delete(m, string(id))
+	}
+	if len(m) == 0 {
+		return nil, errors.New("change trust: the trust set would be empty; a cluster needs at least one curator")
+	}
+	if len(m) > dag.MaxTrust {
+		return nil, fmt.Errorf("change trust: %d keys, limit %d", len(m), dag.MaxTrust)
+	}
+	out := make([][]byte, 0, len(m))
+	for k := range m {
+		out = append(out, []byte(k))
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return out, nil
+}
+
+func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (bool, error) {
 	d.publishMu.Lock()
 	defer d.publishMu.Unlock()
 	parent, have := d.heads.Newest()
@@ -106,6 +157,11 @@ func (d *Daemon) PublishNow(ctx context.Context, force bool) (bool, error) {
 		Parent:  &parent.CID,
 		Time:    max(d.now().UnixMilli(), parent.Head.Time),
 		Trust:   parent.Head.Trust,
+	}
+	if change != nil {
+		if head.Trust, err = applyTrust(parent.Head.Trust, change); err != nil {
+			return false, err
+		}
 	}
 	head, _, err = d.store.DAG.BuildHead(ctx, head, dag.State{
 		Pinset:     dag.Pinset{CRDTHeads: d.pins.Heads(), Pins: stats.Pins, Bytes: stats.Bytes},

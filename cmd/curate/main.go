@@ -84,6 +84,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCmd(g),
 		newPinCmd(g),
 		newMembersCmd(g),
+		newTrustCmd(g),
+		newJoinCmd(g),
 	)
 	return root
 }
