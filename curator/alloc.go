@@ -1,9 +1,10 @@
 package curator
 
-// The allocation a new cluster starts with. TODO(lead): take these from the
-// allocation package once it exports its algorithm id and version.
+import "github.com/pinfold/pinfold/allocation"
+
+// The allocation a new cluster starts with.
 const (
-	AllocationAlgorithm = "pinfold/bounded-rendezvous"
-	AllocationVersion   = 1
-	AllocationEpsilon   = 50_000 // parts per million: fill at most 5 % over the mean
+	AllocationAlgorithm = allocation.Algorithm
+	AllocationVersion   = allocation.Version
+	AllocationEpsilon   = allocation.DefaultEpsilon // parts per million over the mean fill
 )

@@ -195,7 +195,9 @@ func (d *Daemon) AddPins(ctx context.Context, reqs []PinRequest) (PinResult, err
 		}
 		pins = append(pins, pinset.Pin{CID: c, Name: pr.Name, Size: pr.Size, ReplMin: pr.ReplMin, ReplMax: pr.ReplMax, Added: now, Meta: pr.Meta})
 	}
-	d.assignShards(pins)
+	if err := d.assignShards(pins); err != nil {
+		return res, err
+	}
 	n, err := d.pins.Add(ctx, pins)
 	res.Added = n
 	if err != nil {

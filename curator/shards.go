@@ -1,41 +1,53 @@
 package curator
 
-import "github.com/pinfold/pinfold/pinset"
+import (
+	"fmt"
 
-// defaultShardTarget is the target shard size when the config sets none.
-const defaultShardTarget = 1 << 30
+	"github.com/pinfold/pinfold/allocation"
+	"github.com/pinfold/pinfold/pinset"
+)
 
-// assignShards gives each new pin a shard: pins fill the newest shard up
-// to the target size, then open the next; a pin larger than the target
-// gets a shard of its own. Existing pins never move. Callers hold no lock;
-// the pinset's one-writer rule serialises Add, and this runs on the
-// stats the replica holds now.
-func (d *Daemon) assignShards(pins []pinset.Pin) {
-	target := int64(d.l.Config.ShardTarget)
-	if target <= 0 {
-		target = defaultShardTarget
+// shardTarget is the size new shards are filled to: the configured one, or
+// the median pledge / 200 clamped to [1 GiB, 64 GiB].
+func (d *Daemon) shardTarget() int64 {
+	if t := int64(d.l.Config.ShardTarget); t > 0 {
+		return t
 	}
-	st := d.pins.Stats()
-	open, fill := int64(0), int64(0)
-	if n := len(st.Shards); n > 0 {
-		open, fill = st.Shards[n-1].Shard, st.Shards[n-1].Bytes
-	}
-	for i := range pins {
-		size := pins[i].Size
-		switch {
-		case size >= target:
-			if fill > 0 {
-				open++
-			}
-			pins[i].Shard = open
-			open, fill = open+1, 0
-			d.log.Warn("pin larger than the shard target gets a shard of its own", "cid", pins[i].CID, "size", size, "target", target)
-		case fill+size > target:
-			open++
-			pins[i].Shard, fill = open, size
-		default:
-			pins[i].Shard = open
-			fill += size
+	var pledges []int64
+	for _, m := range d.members.List() {
+		if m.State == StateActive || m.State == StateOffline {
+			pledges = append(pledges, m.Pledged)
 		}
 	}
+	return allocation.DefaultTarget(pledges, 0, 0)
+}
+
+// assignShards gives each new pin a shard (allocation.Packer): pins fill
+// the newest shard up to the target, then open the next; a pin larger than
+// the target gets a shard of its own, with a warning. Existing pins never
+// move. Callers hold addMu, so the fill read here is the one the previous
+// batch left.
+func (d *Daemon) assignShards(pins []pinset.Pin) error {
+	st := d.pins.Stats()
+	existing := make([]allocation.Shard, 0, 1)
+	if n := len(st.Shards); n > 0 {
+		s := st.Shards[n-1] // only the newest shard can take more pins
+		existing = append(existing, allocation.Shard{ID: s.Shard, Bytes: s.Bytes, Pins: s.Pins})
+	}
+	p, err := allocation.NewPacker(d.shardTarget(), existing)
+	if err != nil {
+		return fmt.Errorf("assign shards: %w", err)
+	}
+	for i := range pins {
+		id, over, err := p.Add(allocation.Pin{CID: pins[i].CID.Bytes(), Size: pins[i].Size})
+		if err != nil {
+			return fmt.Errorf("assign shard to %s: %w", pins[i].CID, err)
+		}
+		if over != nil {
+			d.log.Warn("pin larger than the shard target gets a shard of its own",
+				"cid", pins[i].CID, "size", over.Size, "target", over.Target, "shard", over.Shard)
+		}
+		pins[i].Shard = id
+	}
+	return nil
 }

@@ -22,8 +22,10 @@ type Status struct {
 	ClusterID  string               `json:"cluster_id"`
 	Peer       string               `json:"peer"`
 	Nickname   string               `json:"nickname,omitempty"`
+	Addrs      []string             `json:"addrs"`
 	Started    time.Time            `json:"started"`
 	Head       *HeadInfo            `json:"head,omitempty"`
+	Record     *RecordInfo          `json:"record,omitempty"`
 	Pinset     PinsetInfo           `json:"pinset"`
 	Pledged    int64                `json:"pledged"`
 	Free       int64                `json:"free"`
@@ -39,6 +41,12 @@ type HeadInfo struct {
 	Seq    int64     `json:"seq"`
 	Time   time.Time `json:"time"`
 	Signer string    `json:"signer"`
+}
+
+// RecordInfo describes the IPNS record held for the newest head.
+type RecordInfo struct {
+	Seq uint64    `json:"seq"`
+	EOL time.Time `json:"valid_until"`
 }
 
 // PinsetInfo describes the pinset replica.
@@ -65,6 +73,9 @@ func (d *Daemon) Status() Status {
 		Started: d.started, Pledged: pledged, Free: free, Peers: len(d.node.Peers()),
 		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)},
 	}
+	for _, a := range d.node.Addrs() {
+		s.Addrs = append(s.Addrs, a.String())
+	}
 	trustSet := d.rules.Trust
 	if v, ok := d.heads.Newest(); ok {
 		s.Head = &HeadInfo{CID: v.CID.String(), Seq: v.Head.Seq, Time: time.UnixMilli(v.Head.Time).UTC(), Signer: peer.ID(v.Sig.Signer).String()}
@@ -79,6 +90,9 @@ func (d *Daemon) Status() Status {
 	}
 	for _, id := range trustSet {
 		s.Curators = append(s.Curators, CuratorInfo{Peer: id.String(), Connected: d.node.ConnectedTo(id)})
+	}
+	if rec, ok := d.heads.Record(); ok {
+		s.Record = &RecordInfo{Seq: rec.Seq, EOL: rec.EOL.UTC()}
 	}
 	s.Rejections, s.Rejected = d.heads.Rejections()
 	for reason, n := range d.node.RejectionCounts() {

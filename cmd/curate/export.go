@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -47,15 +48,20 @@ instead of the genesis head.`,
 				return err
 			}
 			cluster.Bootstrap = append(append([]string{}, cluster.Bootstrap...), bootstrap...)
+			// A running daemon knows its real addresses (ports chosen at start).
+			if s, err := curator.NewClient(l).Status(cmd.Context()); err == nil {
+				cluster.Bootstrap = append(cluster.Bootstrap, s.Addrs...)
+			}
 			for _, s := range l.Config.Listen {
 				a, err := ma.NewMultiaddr(s)
 				if err != nil {
 					continue // Validate already accepted it; nothing to add
 				}
-				if ip, err := manet.ToIP(a); err == nil && !ip.IsUnspecified() {
+				if ip, err := manet.ToIP(a); err == nil && !ip.IsUnspecified() && !hasPort0(a) {
 					cluster.Bootstrap = append(cluster.Bootstrap, a.Encapsulate(ma.StringCast("/p2p/"+id.String())).String())
 				}
 			}
+			cluster.Bootstrap = slices.Compact(slices.Sorted(slices.Values(cluster.Bootstrap)))
 			if latest {
 				st, err := curator.OpenStore(l.Home.DatastorePath())
 				if err != nil {
@@ -250,4 +256,13 @@ func rulesFor(c configs.Cluster) (trust.Rules, error) {
 		return trust.Rules{}, fmt.Errorf("cluster.id: %w", err)
 	}
 	return trust.Rules{Cluster: cl, Trust: ids, MaxSkew: trust.DefaultMaxSkew}, nil
+}
+
+func hasPort0(a ma.Multiaddr) bool {
+	for _, code := range []int{ma.P_TCP, ma.P_UDP} {
+		if v, err := a.ValueForProtocol(code); err == nil && v == "0" {
+			return true
+		}
+	}
+	return false
 }

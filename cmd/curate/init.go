@@ -20,6 +20,7 @@ func newInitCmd(g *globals) *cobra.Command {
 		replMin   int
 		replMax   int
 		shardSize string
+		interval  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "init <cluster-name>",
@@ -44,6 +45,9 @@ file. Prints the cluster name: the IPNS name of the cluster key.`,
 			}
 			if cmd.Flags().Changed("replication-max") {
 				cfg.ReplicationMax = replMax
+			}
+			if interval > 0 {
+				cfg.HeadInterval = configs.Duration(interval)
 			}
 			if shardSize != "" {
 				s, err := configs.ParseSize(shardSize)
@@ -84,6 +88,7 @@ file. Prints the cluster name: the IPNS name of the cluster key.`,
 	f.IntVar(&replMin, "replication-min", 2, "default replication minimum of new pins")
 	f.IntVar(&replMax, "replication-max", 3, "default replication maximum of new pins")
 	f.StringVar(&shardSize, "shard-size", "", "target shard size, e.g. 4GiB (default: derived from pledges)")
+	f.DurationVar(&interval, "head-interval", 0, "least time between two heads (default 10s)")
 	return cmd
 }
 
