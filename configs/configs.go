@@ -246,6 +246,10 @@ type Follower struct {
 	OfferInterval Duration `json:"offer_interval"`
 	// FetchConcurrency bounds the pins fetched at once.
 	FetchConcurrency int `json:"fetch_concurrency"`
+	// AckInterval is how often a signed ACK of each stored shard is sent
+	// again (heartbeat), besides when a shard is stored and when a new
+	// allocation keeps it.
+	AckInterval Duration `json:"ack_interval"`
 }
 
 // DefaultFollower returns the configuration of a real deployment.
@@ -257,6 +261,7 @@ func DefaultFollower() Follower {
 		API:              "127.0.0.1:0",
 		OfferInterval:    Duration(time.Minute),
 		FetchConcurrency: 8,
+		AckInterval:      Duration(10 * time.Minute),
 	}
 }
 
@@ -285,6 +290,9 @@ func (f *Follower) Validate() error {
 	}
 	if f.OfferInterval <= 0 {
 		return invalid("follower.offer_interval", "must be > 0")
+	}
+	if f.AckInterval <= 0 {
+		return invalid("follower.ack_interval", "must be > 0")
 	}
 	if f.FetchConcurrency < 1 || f.FetchConcurrency > 256 {
 		return invalid("follower.fetch_concurrency", "is %d; want 1 to 256", f.FetchConcurrency)

@@ -69,6 +69,8 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/pins", d.handleListPins)
 	mux.HandleFunc("DELETE /v1/pins/{cid}", d.handleRemovePin)
 	mux.HandleFunc("GET /v1/members", d.handleMembers)
+	mux.HandleFunc("GET /v1/shards", d.handleShards)
+	mux.HandleFunc("POST /v1/add", d.handleAdd)
 	mux.HandleFunc("POST /v1/members/{peer}/{action}", d.handleDecide)
 	mux.HandleFunc("POST /v1/publish", d.handlePublish)
 	mux.HandleFunc("POST /v1/trust", d.handleTrust)
@@ -102,7 +104,7 @@ func (d *Daemon) Status() Status {
 	s := Status{
 		Cluster: d.l.Cluster.Name, ClusterID: d.l.Cluster.ID, Peer: d.id.String(),
 		Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards),
-		Peers: len(d.node.Peers()), PendingLog: d.log2.len(),
+		Peers: len(d.node.Peers()), PendingLog: d.pending.len(),
 	}
 	for _, a := range d.node.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())
@@ -266,7 +268,25 @@ func (d *Daemon) handleRemovePin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleMembers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, d.members.List())
+	if _, ok := d.heads.Newest(); !ok {
+		writeJSON(w, []MemberLoad{})
+		return
+	}
+	ms, err := d.MemberLoads(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, ms)
+}
+
+func (d *Daemon) handleShards(w http.ResponseWriter, r *http.Request) {
+	ss, err := d.Shards(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, ss)
 }
 
 func (d *Daemon) handleDecide(w http.ResponseWriter, r *http.Request) {
@@ -314,9 +334,7 @@ type TrustRequest struct {
 
 func (d *Daemon) handleTrust(w http.ResponseWriter, r *http.Request) {
 	var req TrustRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -339,4 +357,11 @@ func (d *Daemon) handleTrust(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, d.Status())
+}
+
+// decodeJSON reads a small JSON request body strictly.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

@@ -113,9 +113,15 @@ func (c *Client) ListPins(ctx context.Context, fn func(PinJSON) error) error {
 	return sc.Err()
 }
 
-// Members lists the members registry.
-func (c *Client) Members(ctx context.Context) ([]MemberInfo, error) {
-	var m []MemberInfo
+// Shards lists every shard with its holders and ACKs.
+func (c *Client) Shards(ctx context.Context) ([]ShardInfo, error) {
+	var s []ShardInfo
+	return s, c.do(ctx, http.MethodGet, "/v1/shards", nil, &s)
+}
+
+// Members lists the members with their commitments.
+func (c *Client) Members(ctx context.Context) ([]MemberLoad, error) {
+	var m []MemberLoad
 	return m, c.do(ctx, http.MethodGet, "/v1/members", nil, &m)
 }
 
@@ -142,4 +148,14 @@ func (c *Client) ChangeTrust(ctx context.Context, req TrustRequest) (Status, err
 	}
 	var s Status
 	return s, c.do(ctx, http.MethodPost, "/v1/trust", bytes.NewReader(body), &s)
+}
+
+// AddContent imports a file or folder on the daemon's machine and pins it.
+func (c *Client) AddContent(ctx context.Context, req AddRequest) ([]AddedPin, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var out []AddedPin
+	return out, c.do(ctx, http.MethodPost, "/v1/add", bytes.NewReader(body), &out)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -51,7 +52,9 @@ type Daemon struct {
 	offers  *p2p.Topic
 	acks    *p2p.Topic
 	members *Members
-	log2    *ackLog
+	pending *ackLog
+	ackTab  *ackTable
+	plans   planCache
 
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time
@@ -123,7 +126,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, err
 	}
 	d.lastMembers = d.members.Version()
-	if d.log2, err = openAckLog(ctx, d.store.Datastore); err != nil {
+	if d.pending, err = openAckLog(ctx, d.store.Datastore); err != nil {
+		return nil, err
+	}
+	if d.ackTab, err = openAckTable(ctx, d.store.Datastore); err != nil {
 		return nil, err
 	}
 	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, d.validateOffer, p2p.WithMaxSize(8<<10)); err != nil {
@@ -270,3 +276,6 @@ func (d *Daemon) poke() {
 	default:
 	}
 }
+
+// Blocks returns the daemon's block store.
+func (d *Daemon) Blocks() blockstore.Blockstore { return d.store.Blocks }

@@ -145,7 +145,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 		shards = append(shards, dag.Shard{ID: s.Shard, Bytes: s.Bytes, Pins: s.Pins,
 			ReplMin: int64(d.l.Config.ReplicationMin), ReplMax: int64(d.l.Config.ReplicationMax)})
 	}
-	entries, logKeys := d.log2.snapshot()
+	entries, logKeys := d.pending.snapshot()
 	alloc := parentAlloc
 	alloc.Log = nil
 	alloc.Params.ReplMin = int64(d.l.Config.ReplicationMin)
@@ -204,7 +204,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err := d.store.Datastore.Sync(ctx, dsRoot); err != nil {
 		return false, err
 	}
-	if err := d.log2.done(ctx, logKeys); err != nil {
+	if err := d.pending.done(ctx, logKeys); err != nil {
 		return false, err
 	}
 	if err := d.writeRecordFile(); err != nil {

@@ -83,7 +83,10 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		if err := d.log2.add(ctx, sa, m.Data); err != nil {
+		if err := d.pending.add(ctx, sa, m.Data); err != nil {
+			return err
+		}
+		if err := d.ackTab.add(ctx, sa, m.Data); err != nil {
 			return err
 		}
 		d.poke()

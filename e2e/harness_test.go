@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -190,3 +191,32 @@ func curStatus(home string) (curatorStatus, error) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// listPins runs `curate pin ls` and returns the lines it printed, its peak
+// RSS in KiB and how long it took.
+func listPins(t *testing.T, home string) (int, int64, time.Duration) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "curate"), "--home", home, "pin", "ls")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		lines++
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("curate pin ls: %v", err)
+	}
+	took := time.Since(began)
+	var rss int64 = -1
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return lines, rss, took
+}

@@ -101,6 +101,14 @@ func TestClusterProcesses(t *testing.T) {
 	waitFor(t, 5*time.Minute, "f1 to converge", converged("f1"))
 	t.Logf("f1 converged %s after the import", time.Since(began).Round(time.Millisecond))
 
+	// pin ls streams every pin: count the lines, time it, and read the
+	// client's peak RSS.
+	lines, rss, took := listPins(t, home)
+	if lines != n {
+		t.Fatalf("pin ls printed %d lines, want %d", lines, n)
+	}
+	t.Logf("curate pin ls of %d pins: %s, client peak RSS %d KiB", n, took.Round(time.Millisecond), rss)
+
 	// f2 starts, is killed with SIGKILL while it syncs, and restarts.
 	f2 := start(t, filepath.Join(dir, "f2.log"), "follow", "--root", root, "f2", "run")
 	var s followStatus

@@ -31,6 +31,12 @@ type Status struct {
 	Free       int64                `json:"free"`
 	Peers      int                  `json:"peers"`
 	Curators   []CuratorInfo        `json:"curators"`
+	Assigned   int64                `json:"assigned"` // bytes of the shards assigned by the newest plan
+	Stored     int64                `json:"stored"`   // bytes of the pins stored completely
+	Shards     []ShardStatus        `json:"shards"`
+	Why        string               `json:"why,omitempty"` // why nothing is assigned, when nothing is
+	DiskError  string               `json:"disk_error,omitempty"`
+	Events     []Event              `json:"events,omitempty"`
 	Rejected   map[string]uint64    `json:"rejected"`
 	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
 }
@@ -91,6 +97,19 @@ func (d *Daemon) Status() Status {
 	for _, id := range trustSet {
 		s.Curators = append(s.Curators, CuratorInfo{Peer: id.String(), Connected: d.node.ConnectedTo(id)})
 	}
+	s.Shards = d.ShardRows()
+	for _, r := range s.Shards {
+		if r.State != ShardReleasing {
+			s.Assigned += r.Bytes
+		}
+	}
+	if u, err := d.fetcher.Usage(context.Background()); err == nil {
+		s.Stored = u.Bytes
+	}
+	d.shards.mu.Lock()
+	s.Why, s.DiskError = d.shards.reason, d.shards.diskErr
+	d.shards.mu.Unlock()
+	s.Events = d.Events()
 	if rec, ok := d.heads.Record(); ok {
 		s.Record = &RecordInfo{Seq: rec.Seq, EOL: rec.EOL.UTC()}
 	}

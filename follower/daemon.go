@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/p2p"
@@ -56,6 +57,12 @@ type Daemon struct {
 	offers *p2p.Topic
 	acks   *p2p.Topic
 
+	fetcher     *content.Fetcher
+	shards      *shards
+	events      events
+	fetchWakeCh chan struct{}
+	caughtUpSig chan struct{} // receives after each catch-up
+
 	mu       sync.Mutex
 	caughtUp cid.Cid // newest head whose pinset this replica holds
 	syncErr  string
@@ -72,7 +79,8 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if err != nil {
 		return nil, err
 	}
-	d = &Daemon{l: l, opt: opt, log: opt.Logger, now: opt.Now}
+	d = &Daemon{l: l, opt: opt, log: opt.Logger, now: opt.Now, shards: newShards(),
+		fetchWakeCh: make(chan struct{}, 1), caughtUpSig: make(chan struct{}, 1)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -137,8 +145,16 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}); err != nil {
 		return nil, err
 	}
+	d.fetcher = content.NewFetcher(d.node.DAGService(), d.store.Blocks, d.store.Datastore, content.FetcherConfig{
+		Concurrency: l.Config.FetchConcurrency,
+	})
+	if err := d.loadShardRecords(ctx); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
+
+func (d *Daemon) caughtUpCh() <-chan struct{} { return d.caughtUpSig }
 
 func (d *Daemon) trusted(id peer.ID) bool {
 	if v, ok := d.heads.Newest(); ok {
@@ -227,6 +243,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	start("heads", d.hnet.Run)
 	start("offers", d.offerLoop)
 	start("pinset", d.followLoop)
+	start("shards", d.shardLoop)
+	start("fetch", d.fetchLoop)
+	start("acks", d.readAcks)
 	start("api", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -311,6 +330,11 @@ func (d *Daemon) followLoop(ctx context.Context) error {
 			}
 			if err == nil {
 				d.log.Info("pinset caught up", "head", v.CID, "seq", v.Head.Seq, "pins", d.pins.Stats().Pins)
+				d.event("head", fmt.Sprintf("verified head seq %d signed by %s; pinset caught up", v.Head.Seq, peer.ID(v.Sig.Signer)))
+				select {
+				case d.caughtUpSig <- struct{}{}:
+				default:
+				}
 			}
 		}
 		select {

@@ -6,6 +6,9 @@ package localcluster
 
 import (
 	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/follower"
 )
 
@@ -116,8 +120,10 @@ type FollowerOptions struct {
 	Pledge   configs.Pledge
 	Nickname string
 	Domain   string
-	// OfferInterval, if set, replaces the default heartbeat interval.
+	// OfferInterval and AckInterval, if set, replace the default
+	// heartbeat intervals.
 	OfferInterval time.Duration
+	AckInterval   time.Duration
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -135,6 +141,9 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
+		}
+		if opt.AckInterval > 0 {
+			cfg.AckInterval = configs.Duration(opt.AckInterval)
 		}
 		if _, err := home.Init(c.Config, cfg, rand.Reader); err != nil {
 			return nil, err
@@ -195,4 +204,13 @@ func (c *Cluster) Close() error {
 	}
 	errs = append(errs, c.Curator.Close())
 	return errors.Join(errs...)
+}
+
+// CuratorStore returns the curator's block store (the head DAG's blocks).
+func (c *Cluster) CuratorStore() dag.Blocks { return c.Curator.Blocks() }
+
+// ClusterPeer returns the cluster key's peer ID.
+func (c *Cluster) ClusterPeer() peer.ID {
+	id, _ := peer.Decode(c.Config.ID) // validated when the cluster was created
+	return id
 }

@@ -346,15 +346,80 @@ func newMembersCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func writeMembers(out io.Writer, ms []curator.MemberInfo) error {
+func writeMembers(out io.Writer, ms []curator.MemberLoad) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tNICKNAME\tPLEDGED\tLAST SEEN\tSTATE")
+	fmt.Fprintln(w, "PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tLAST SEEN\tSTATE")
 	for _, m := range ms {
 		seen := "never"
 		if !m.LastSeen.IsZero() {
 			seen = humanize.Time(m.LastSeen)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Peer, m.Nickname, humanize.IBytes(uint64(max(m.Pledged, 0))), seen, m.State)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s (%d)\t%s (%d)\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
+			ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, seen, m.State)
 	}
 	return w.Flush()
+}
+
+func ibytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
+
+func newShardsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "shards", Short: "Replication status of shards"}
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List shards: size, holders with ACK age, below min / at target / over",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(g)
+			if err != nil {
+				return err
+			}
+			ss, err := c.Shards(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g, ss)
+			}
+			return writeShards(g.stdout, ss)
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(ls)
+	return cmd
+}
+
+func writeShards(out io.Writer, ss []curator.ShardInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SHARD\tSIZE\tPINS\tACKED\tSTATUS\tHOLDERS")
+	for _, s := range ss {
+		var hs []string
+		for _, h := range s.Holders {
+			name := h.Nickname
+			if name == "" {
+				name = shortPeer(h.Peer)
+			}
+			switch {
+			case h.State == "stored" && h.Current:
+				name += fmt.Sprintf(" (acked %s)", humanize.Time(h.AckTime))
+			case h.State == "released":
+				name += " (released)"
+			case h.Assigned:
+				name += " (pending)"
+			}
+			if !h.Assigned && h.State == "stored" {
+				name += " [leaving]"
+			}
+			hs = append(hs, name)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d/%d\t%s\t%s\n", s.ID, ibytes(s.Bytes), s.Pins, s.Acked, s.Max, s.Status, strings.Join(hs, ", "))
+	}
+	return w.Flush()
+}
+
+func shortPeer(p string) string {
+	if len(p) > 12 {
+		return p[:4] + "…" + p[len(p)-6:]
+	}
+	return p
 }

@@ -85,6 +85,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newPinCmd(g),
 		newMembersCmd(g),
 		newTrustCmd(g),
+		newShardsCmd(g),
+		newAddCmd(g),
 		newJoinCmd(g),
 	)
 	return root

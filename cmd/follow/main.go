@@ -99,8 +99,9 @@ func newTopCmd(g *globals) *cobra.Command {
 
   follow <cluster> init <cluster-config>   join a cluster (config file or JSON text)
   follow <cluster> info                    show this follower's identity and settings
-  follow list                              list every cluster followed`
-	top.AddCommand(newListCmd(g))
+  follow list                              list every cluster followed
+  follow demo                              run a local demo cluster`
+	top.AddCommand(newListCmd(g), newDemoCmd(g))
 	return top
 }
 

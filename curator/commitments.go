@@ -1,0 +1,267 @@
+package curator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/allocation"
+	"github.com/pinfold/pinfold/assign"
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/pinset"
+)
+
+// ackTable holds the newest ACK or release of every (member, shard), as
+// the curator received them: who promised what, from which head, when.
+type ackTable struct {
+	mu     sync.Mutex
+	d      ds.Datastore
+	latest map[int64]map[peer.ID]dag.Ack
+}
+
+var acksPfx = ds.NewKey("/pinfold/curator/acks")
+
+func openAckTable(ctx context.Context, d ds.Datastore) (*ackTable, error) {
+	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}}
+	res, err := d.Query(ctx, query.Query{Prefix: acksPfx.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load acks: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("load acks: %w", r.Error)
+		}
+		sa, err := dag.DecodeSignedAck(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("load ack %s: %w", r.Key, err)
+		}
+		t.putLocked(sa.Ack)
+	}
+	return t, nil
+}
+
+func (t *ackTable) putLocked(a dag.Ack) bool {
+	m := t.latest[a.Shard]
+	if m == nil {
+		m = map[peer.ID]dag.Ack{}
+		t.latest[a.Shard] = m
+	}
+	if old, ok := m[peer.ID(a.Peer)]; ok && old.Time >= a.Time {
+		return false
+	}
+	m[peer.ID(a.Peer)] = a
+	return true
+}
+
+func (t *ackTable) add(ctx context.Context, sa dag.SignedAck, raw []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.putLocked(sa.Ack) {
+		return nil
+	}
+	key := acksPfx.ChildString(peer.ID(sa.Ack.Peer).String()).ChildString(fmt.Sprint(sa.Ack.Shard))
+	return t.d.Put(ctx, key, raw)
+}
+
+func (t *ackTable) get(shard int64, p peer.ID) (dag.Ack, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.latest[shard][p]
+	return a, ok
+}
+
+// Shard replication states in `curate shards ls`.
+const (
+	ShardBelowMin = "below-min" // fewer ACKed holders than the minimum
+	ShardUnder    = "under"     // at least min, fewer than the target
+	ShardAtTarget = "at-target" // as many ACKed holders as the target
+	ShardOver     = "over"      // more ACKed copies than the target (a move in progress)
+)
+
+// HolderInfo is one holder of a shard as the curator sees it.
+type HolderInfo struct {
+	Peer     string    `json:"peer"`
+	Nickname string    `json:"nickname,omitempty"`
+	Assigned bool      `json:"assigned"` // by the newest head's allocation
+	State    string    `json:"state"`    // newest ACK: stored, released, or "" for none
+	AckSeq   int64     `json:"ack_seq"`
+	AckTime  time.Time `json:"ack_time,omitzero"`
+	Current  bool      `json:"current"` // the ACK covers the shard's present content
+}
+
+// ShardInfo is one shard's replication status.
+type ShardInfo struct {
+	ID      int64        `json:"id"`
+	Bytes   int64        `json:"bytes"`
+	Pins    int64        `json:"pins"`
+	Min     int          `json:"min"`
+	Max     int          `json:"max"`
+	Acked   int          `json:"acked"` // holders with a current stored ACK
+	Status  string       `json:"status"`
+	Holders []HolderInfo `json:"holders"`
+}
+
+// MemberLoad is one member's commitments: what the allocation gives it
+// and what it ACKed.
+type MemberLoad struct {
+	MemberInfo
+	Assigned       int64 `json:"assigned"`
+	AssignedShards int   `json:"assigned_shards"`
+	Acked          int64 `json:"acked"`
+	AckedShards    int   `json:"acked_shards"`
+}
+
+// planCache keeps the plan of the newest head; computing it is the costly
+// part of a status request.
+type planCache struct {
+	mu   sync.Mutex
+	head cid.Cid
+	plan *allocation.Plan
+	in   assign.Inputs
+}
+
+func (d *Daemon) plan(ctx context.Context) (*allocation.Plan, assign.Inputs, error) {
+	v, ok := d.heads.Newest()
+	if !ok {
+		return nil, assign.Inputs{}, fmt.Errorf("no verified head yet")
+	}
+	d.plans.mu.Lock()
+	defer d.plans.mu.Unlock()
+	if d.plans.head.Equals(v.CID) {
+		return d.plans.plan, d.plans.in, nil
+	}
+	p, in, err := assign.Plan(ctx, d.store.DAG, v.Head)
+	if err != nil {
+		return nil, in, err
+	}
+	d.plans.head, d.plans.plan, d.plans.in = v.CID, p, in
+	return p, in, nil
+}
+
+// currentDigests returns the content digest of every shard from the pinset.
+func (d *Daemon) currentDigests(ctx context.Context, ids []int64) (map[int64][]byte, error) {
+	out := make(map[int64][]byte, len(ids))
+	for _, id := range ids {
+		var refs []assign.PinRef
+		err := d.pins.ListShard(ctx, id, func(p pinsetPin) error {
+			refs = append(refs, assign.PinRef{CID: p.CID.Bytes(), Size: p.Size})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[id] = assign.Digest(refs)
+	}
+	return out, nil
+}
+
+// Shards returns every shard of the newest head with its holders and ACKs.
+func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
+	plan, _, err := d.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nick := map[string]string{}
+	for _, m := range d.members.List() {
+		nick[m.Peer] = m.Nickname
+	}
+	ids := make([]int64, plan.Len())
+	for i := range ids {
+		ids[i] = plan.Shard(i).ID
+	}
+	digests, err := d.currentDigests(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ShardInfo, 0, plan.Len())
+	for i := range plan.Len() {
+		sa := plan.Shard(i)
+		si := ShardInfo{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Min: sa.Min, Max: sa.Max}
+		seen := map[peer.ID]bool{}
+		addHolder := func(p peer.ID, assigned bool) {
+			seen[p] = true
+			h := HolderInfo{Peer: p.String(), Nickname: nick[p.String()], Assigned: assigned, AckSeq: -1}
+			if a, ok := d.ackTab.get(sa.ID, p); ok {
+				h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
+				h.Current = string(a.Digest) == string(digests[sa.ID])
+				if h.State == "stored" && h.Current {
+					si.Acked++
+				}
+			}
+			si.Holders = append(si.Holders, h)
+		}
+		for _, h := range sa.Holders {
+			addHolder(peer.ID(h), true)
+		}
+		d.ackTab.mu.Lock()
+		var others []peer.ID
+		for p, a := range d.ackTab.latest[sa.ID] {
+			if !seen[p] && a.State == "stored" {
+				others = append(others, p)
+			}
+		}
+		d.ackTab.mu.Unlock()
+		sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
+		for _, p := range others {
+			addHolder(p, false)
+		}
+		switch {
+		case si.Acked < si.Min:
+			si.Status = ShardBelowMin
+		case si.Acked < si.Max:
+			si.Status = ShardUnder
+		case si.Acked == si.Max:
+			si.Status = ShardAtTarget
+		default:
+			si.Status = ShardOver
+		}
+		out = append(out, si)
+	}
+	return out, nil
+}
+
+// MemberLoads returns every member with its assigned and ACKed bytes.
+func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
+	shards, err := d.Shards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byPeer := map[string]*MemberLoad{}
+	var out []*MemberLoad
+	for _, m := range d.members.List() {
+		ml := &MemberLoad{MemberInfo: m}
+		byPeer[m.Peer] = ml
+		out = append(out, ml)
+	}
+	for _, s := range shards {
+		for _, h := range s.Holders {
+			ml, ok := byPeer[h.Peer]
+			if !ok {
+				continue
+			}
+			if h.Assigned {
+				ml.Assigned += s.Bytes
+				ml.AssignedShards++
+			}
+			if h.State == "stored" && h.Current {
+				ml.Acked += s.Bytes
+				ml.AckedShards++
+			}
+		}
+	}
+	res := make([]MemberLoad, len(out))
+	for i, m := range out {
+		res[i] = *m
+	}
+	return res, nil
+}
+
+type pinsetPin = pinset.Pin

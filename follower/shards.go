@@ -1,0 +1,590 @@
+package follower
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/allocation"
+	"github.com/pinfold/pinfold/assign"
+	"github.com/pinfold/pinfold/content"
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/pinset"
+	"github.com/pinfold/pinfold/store"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// Shard states as a follower reports them.
+const (
+	ShardQueued    = "queued"    // assigned, not fetched yet
+	ShardFetching  = "fetching"  // being fetched
+	ShardStored    = "stored"    // every pin stored; ACK sent
+	ShardReleasing = "releasing" // no longer assigned; kept until its new holders ACKed it
+)
+
+var shardsPfx = ds.NewKey("/pinfold/follower/shards")
+
+// shardRecord is what a follower keeps on disk of a shard it stores (or
+// is fetching): enough to release it even if its pins leave the pinset.
+type shardRecord struct {
+	ID     int64    `json:"id"`
+	Pins   []string `json:"pins"`   // CIDs fetched for it
+	Bytes  int64    `json:"bytes"`  // stored bytes of those pins' DAGs
+	Blocks int64    `json:"blocks"` // stored blocks
+	Digest []byte   `json:"digest"` // assign.Digest of the pins
+	Stored bool     `json:"stored"` // every pin fetched completely
+}
+
+// ShardStatus is one row of the follower's commitments.
+type ShardStatus struct {
+	ID       int64     `json:"id"`
+	Bytes    int64     `json:"bytes"` // size in the signed shard list
+	Pins     int64     `json:"pins"`
+	State    string    `json:"state"`
+	Fetched  int64     `json:"fetched_bytes"`
+	Holders  int       `json:"holders"` // holders with a valid ACK, this follower included
+	Target   int       `json:"target"`  // replication max
+	Min      int       `json:"min"`
+	AckedSeq int64     `json:"acked_seq"` // head seq of this follower's newest ACK; -1 before
+	AckedAt  time.Time `json:"acked_at,omitzero"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// ackInfo is the newest ACK seen from one peer for one shard.
+type ackInfo struct {
+	state  string
+	digest []byte
+	time   time.Time
+	seq    int64
+}
+
+// shards is the follower's shard pipeline state. Its methods are safe for
+// concurrent use.
+type shards struct {
+	mu       sync.Mutex
+	head     *trust.Verified // head the current assignment comes from
+	plan     *allocation.Plan
+	allocKey string         // CIDs of the allocation inputs of that head
+	mine     map[int64]bool // assigned to this follower by plan
+	rows     map[int64]*ShardStatus
+	records  map[int64]*shardRecord
+	acks     map[int64]map[peer.ID]ackInfo
+	lastAck  map[int64]time.Time
+	ackedKey map[int64]string // allocKey each shard was last ACKed under
+	reason   string           // why nothing is assigned, when nothing is
+	diskErr  string
+	wake     chan struct{}
+}
+
+func newShards() *shards {
+	return &shards{
+		mine: map[int64]bool{}, rows: map[int64]*ShardStatus{}, records: map[int64]*shardRecord{},
+		acks: map[int64]map[peer.ID]ackInfo{}, lastAck: map[int64]time.Time{}, ackedKey: map[int64]string{},
+		wake: make(chan struct{}, 1),
+	}
+}
+
+func (s *shards) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func recordKey(id int64) ds.Key { return shardsPfx.ChildString(strconv.FormatInt(id, 10)) }
+
+func (d *Daemon) loadShardRecords(ctx context.Context) error {
+	res, err := d.store.Datastore.Query(ctx, query.Query{Prefix: shardsPfx.String()})
+	if err != nil {
+		return fmt.Errorf("load shards: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("load shards: %w", r.Error)
+		}
+		var rec shardRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			return fmt.Errorf("load shard %s: %w", r.Key, err)
+		}
+		d.shards.records[rec.ID] = &rec
+	}
+	return nil
+}
+
+func (d *Daemon) saveRecord(ctx context.Context, rec *shardRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := d.store.Datastore.Put(ctx, recordKey(rec.ID), b); err != nil {
+		return fmt.Errorf("save shard %d: %w", rec.ID, err)
+	}
+	return d.store.Datastore.Sync(ctx, recordKey(rec.ID))
+}
+
+// shardLoop recomputes the assignment whenever the pinset catches up with
+// a new head, sends ACKs (when a shard is stored, when a new allocation
+// keeps it, and every AckInterval), and releases shards no longer assigned
+// once enough new holders ACKed them.
+func (d *Daemon) shardLoop(ctx context.Context) error {
+	netDAG := dag.NewStore(store.Network{BS: d.node.BlockService()})
+	tick := time.NewTicker(min(time.Duration(d.l.Config.AckInterval)/2, 10*time.Second))
+	defer tick.Stop()
+	var planned cid.Cid
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.caughtUpCh():
+		case <-d.shards.wake:
+		case <-tick.C:
+		}
+		v, ok := d.heads.Newest()
+		if !ok || !d.isCaughtUp(v.CID) {
+			continue
+		}
+		if !v.CID.Equals(planned) {
+			if err := d.replan(ctx, netDAG, v); err != nil {
+				d.log.Warn("compute assignment", "head", v.CID, "err", err)
+				continue
+			}
+			planned = v.CID
+			d.fetchWake()
+		}
+		if err := d.ackAndRelease(ctx); err != nil {
+			d.log.Warn("acks", "err", err)
+		}
+	}
+}
+
+func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) error {
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	plan, in, err := assign.Plan(pctx, st, v.Head)
+	if err != nil {
+		return err
+	}
+	self := []byte(d.l.ID)
+	mineIDs := plan.ShardsOf(self)
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.head, s.plan = &v, plan
+	s.allocKey = v.Head.Members.String() + v.Head.Pinset.String() + v.Head.Allocation.String()
+	s.mine = map[int64]bool{}
+	for _, id := range mineIDs {
+		s.mine[id] = true
+	}
+	s.reason = ""
+	if len(mineIDs) == 0 {
+		s.reason = d.whyNothing(in, self)
+	}
+	rows := map[int64]*ShardStatus{}
+	for i := range plan.Len() {
+		sa := plan.Shard(i)
+		_, kept := s.records[sa.ID]
+		if !s.mine[sa.ID] && !kept {
+			continue
+		}
+		row := &ShardStatus{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Target: sa.Max, Min: sa.Min, AckedSeq: -1, State: ShardQueued}
+		if old, ok := s.rows[sa.ID]; ok {
+			row.AckedSeq, row.AckedAt, row.Fetched, row.Error = old.AckedSeq, old.AckedAt, old.Fetched, old.Error
+		}
+		rows[sa.ID] = row
+	}
+	for id, rec := range s.records {
+		row, ok := rows[id]
+		if !ok { // our shard left the pinset entirely
+			row = &ShardStatus{ID: id, AckedSeq: -1}
+			rows[id] = row
+		}
+		switch {
+		case !s.mine[id]:
+			row.State = ShardReleasing
+		case rec.Stored:
+			row.State = ShardStored
+			row.Fetched = rec.Bytes
+		}
+	}
+	s.rows = rows
+	d.event("assignment", fmt.Sprintf("head seq %d: %d shard(s) assigned", v.Head.Seq, len(mineIDs)))
+	return nil
+}
+
+// whyNothing explains an empty assignment.
+func (d *Daemon) whyNothing(in assign.Inputs, self []byte) string {
+	var me *dag.Member
+	for i := range in.Members {
+		if bytes.Equal(in.Members[i].Peer, self) {
+			me = &in.Members[i]
+		}
+	}
+	switch {
+	case me == nil:
+		return "not a member yet: waiting for a curator to admit this follower's offer"
+	case len(in.Shards) == 0:
+		return "the cluster has no shards yet"
+	}
+	smallest := in.Shards[0].Bytes
+	for _, sh := range in.Shards {
+		smallest = min(smallest, sh.Bytes)
+	}
+	if me.Capacity < smallest {
+		return fmt.Sprintf("pledge of %d bytes is smaller than the smallest shard (%d bytes)", me.Capacity, smallest)
+	}
+	return "every shard already has its holders"
+}
+
+// ackAndRelease sends the ACKs that are due and releases what can be.
+func (d *Daemon) ackAndRelease(ctx context.Context) error {
+	s := d.shards
+	now := d.now()
+	interval := time.Duration(d.l.Config.AckInterval)
+	type job struct {
+		rec   shardRecord
+		state string
+	}
+	var jobs []job
+	s.mu.Lock()
+	head, plan, key := s.head, s.plan, s.allocKey
+	for id, rec := range s.records {
+		if !rec.Stored {
+			if !s.mine[id] && plan != nil {
+				jobs = append(jobs, job{*rec, "abandoned"}) // never ACKed: nothing to hand over
+			}
+			continue
+		}
+		if s.mine[id] {
+			if s.ackedKey[id] != key || now.Sub(s.lastAck[id]) >= interval {
+				jobs = append(jobs, job{*rec, "stored"})
+			}
+			continue
+		}
+		// Not ours any more: release once the shard's holders that ACKed
+		// the same content reach its minimum without us.
+		if plan == nil {
+			continue
+		}
+		holders, exists := plan.Holders(id)
+		need := 0
+		if exists {
+			for i := range plan.Len() {
+				if sa := plan.Shard(i); sa.ID == id {
+					need = sa.Min
+					break
+				}
+			}
+		}
+		acked := 0
+		for _, h := range holders {
+			if a, ok := s.acks[id][peer.ID(h)]; ok && a.state == "stored" && bytes.Equal(a.digest, rec.Digest) &&
+				now.Sub(a.time) < 3*interval {
+				acked++
+			}
+		}
+		if !exists || acked >= need {
+			jobs = append(jobs, job{*rec, "released"})
+		}
+	}
+	s.mu.Unlock()
+	if head == nil {
+		return nil
+	}
+	var errs []error
+	for _, j := range jobs {
+		if j.state == "abandoned" {
+			if err := d.release(ctx, j.rec); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := d.sendAck(ctx, *head, j.rec, j.state); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if j.state == "released" {
+			if err := d.release(ctx, j.rec); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		s.mu.Lock()
+		s.lastAck[j.rec.ID], s.ackedKey[j.rec.ID] = now, key
+		if row, ok := s.rows[j.rec.ID]; ok {
+			row.AckedSeq, row.AckedAt = head.Head.Seq, now
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) sendAck(ctx context.Context, head trust.Verified, rec shardRecord, state string) error {
+	a := dag.Ack{
+		Version: dag.Version, Cluster: []byte(d.rules.Cluster), Peer: []byte(d.l.ID),
+		Head: head.CID, Seq: head.Head.Seq, Shard: rec.ID, Digest: rec.Digest, Bytes: rec.Bytes,
+		State: state, Time: d.now().UnixMilli(),
+	}
+	if state == "released" {
+		a.Bytes = 0
+	}
+	sa, err := trust.SignAck(d.l.Key, a)
+	if err != nil {
+		return err
+	}
+	data, err := dag.EncodeSignedAck(sa)
+	if err != nil {
+		return err
+	}
+	if err := d.acks.Publish(ctx, data); err != nil {
+		return fmt.Errorf("ack shard %d: %w", rec.ID, err)
+	}
+	d.noteAck(sa.Ack) // our own ACK counts for us
+	d.event("ack", fmt.Sprintf("%s shard %d at seq %d (%d bytes)", state, rec.ID, head.Head.Seq, a.Bytes))
+	return nil
+}
+
+// release drops a shard: its pins' blocks not shared with kept pins are
+// deleted, and its record goes.
+func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
+	var freed int64
+	for _, c := range rec.Pins {
+		pc, err := cid.Decode(c)
+		if err != nil {
+			continue
+		}
+		n, err := d.fetcher.Release(ctx, pc)
+		if err != nil {
+			return fmt.Errorf("release shard %d: %w", rec.ID, err)
+		}
+		freed += n
+	}
+	if err := d.store.Datastore.Delete(ctx, recordKey(rec.ID)); err != nil {
+		return fmt.Errorf("release shard %d: %w", rec.ID, err)
+	}
+	s := d.shards
+	s.mu.Lock()
+	delete(s.records, rec.ID)
+	delete(s.rows, rec.ID)
+	delete(s.lastAck, rec.ID)
+	delete(s.ackedKey, rec.ID)
+	s.mu.Unlock()
+	d.event("drop", fmt.Sprintf("shard %d released, %d bytes freed", rec.ID, freed))
+	return nil
+}
+
+// noteAck records the newest ACK of a peer for a shard.
+func (d *Daemon) noteAck(a dag.Ack) {
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.acks[a.Shard]
+	if m == nil {
+		m = map[peer.ID]ackInfo{}
+		s.acks[a.Shard] = m
+	}
+	p := peer.ID(a.Peer)
+	t := time.UnixMilli(a.Time)
+	if old, ok := m[p]; ok && !t.After(old.time) {
+		return
+	}
+	m[p] = ackInfo{state: a.State, digest: a.Digest, time: t, seq: a.Seq}
+	if row, ok := s.rows[a.Shard]; ok && s.plan != nil {
+		row.Holders = s.ackedHoldersLocked(a.Shard)
+	}
+}
+
+// ackedHoldersLocked counts the peers whose newest ACK of shard id says
+// stored and is recent.
+func (s *shards) ackedHoldersLocked(id int64) int {
+	n := 0
+	for _, a := range s.acks[id] {
+		if a.state == "stored" {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *Daemon) readAcks(ctx context.Context) error {
+	sub, err := d.acks.Subscribe()
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return nil
+		}
+		sa, err := trust.VerifyAck(d.rules.Cluster, m.Data)
+		if err != nil {
+			continue
+		}
+		d.noteAck(sa.Ack)
+		d.shards.poke()
+	}
+}
+
+// fetchLoop fetches the assigned shards that are not stored yet, lowest ID
+// first, one shard at a time with FetchConcurrency pins in parallel.
+func (d *Daemon) fetchLoop(ctx context.Context) error {
+	for {
+		id, ok := d.nextToFetch()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.fetchWakeCh:
+			}
+			continue
+		}
+		if err := d.fetchShard(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.log.Warn("fetch shard", "shard", id, "err", err)
+			d.setRowError(id, err.Error())
+			select { // back off before trying again
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+			case <-d.fetchWakeCh:
+			}
+		}
+	}
+}
+
+func (d *Daemon) fetchWake() {
+	select {
+	case d.fetchWakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) nextToFetch() (int64, bool) {
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, 0, len(s.mine))
+	for id := range s.mine {
+		if rec, ok := s.records[id]; ok && rec.Stored {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return 0, false
+	}
+	return slices.Min(ids), true
+}
+
+func (d *Daemon) setRowError(id int64, msg string) {
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if row, ok := s.rows[id]; ok {
+		row.Error = msg
+	}
+}
+
+// fetchShard fetches every pin of shard id, then records it as stored.
+func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
+	var pins []pinset.Pin
+	if err := d.pins.ListShard(ctx, id, func(p pinset.Pin) error { pins = append(pins, p); return nil }); err != nil {
+		return err
+	}
+	refs := make([]assign.PinRef, 0, len(pins))
+	rec := &shardRecord{ID: id}
+	var declared int64
+	for _, p := range pins {
+		refs = append(refs, assign.PinRef{CID: p.CID.Bytes(), Size: p.Size})
+		rec.Pins = append(rec.Pins, p.CID.String())
+		declared += p.Size
+	}
+	rec.Digest = assign.Digest(refs)
+	pledged, free := d.Pledge()
+	usage, err := d.fetcher.Usage(ctx)
+	if err != nil {
+		return err
+	}
+	if usage.Bytes+declared > pledged {
+		return fmt.Errorf("shard %d (%d bytes) would take the stored bytes to %d, over the pledge of %d: not fetching",
+			id, declared, usage.Bytes+declared, pledged)
+	}
+	if free < declared+64<<20 {
+		d.shards.mu.Lock()
+		d.shards.diskErr = fmt.Sprintf("disk nearly full: %d bytes free, shard %d needs %d", free, id, declared)
+		d.shards.mu.Unlock()
+		return errors.New(d.shards.diskErr)
+	}
+	// The record is saved before fetching so a crash leaves a record of
+	// what may be half-stored; Fetch resumes from the blocks present.
+	if err := d.saveRecord(ctx, rec); err != nil {
+		return err
+	}
+	d.shards.mu.Lock()
+	d.shards.records[id] = rec
+	if row, ok := d.shards.rows[id]; ok {
+		row.State, row.Error = ShardFetching, ""
+	}
+	d.shards.mu.Unlock()
+	d.event("fetch", fmt.Sprintf("fetching shard %d: %d pins, %d bytes", id, len(pins), declared))
+
+	var done int64
+	for _, p := range pins {
+		base := done
+		st, err := d.fetcher.Fetch(ctx, p.CID, func(st content.Stat) {
+			d.shards.mu.Lock()
+			if row, ok := d.shards.rows[id]; ok {
+				row.Fetched = base + st.Bytes
+			}
+			d.shards.mu.Unlock()
+		})
+		if err != nil {
+			return fmt.Errorf("shard %d: pin %s: %w", id, p.CID, err)
+		}
+		done += st.Bytes
+		rec.Bytes += st.Bytes
+		rec.Blocks += st.Blocks
+	}
+	rec.Stored = true
+	if err := d.saveRecord(ctx, rec); err != nil {
+		return err
+	}
+	d.shards.mu.Lock()
+	if row, ok := d.shards.rows[id]; ok {
+		row.State, row.Fetched = ShardStored, rec.Bytes
+	}
+	d.shards.mu.Unlock()
+	d.event("stored", fmt.Sprintf("shard %d stored: %d bytes in %d blocks", id, rec.Bytes, rec.Blocks))
+	d.shards.poke() // ACK it now
+	return nil
+}
+
+// ShardRows returns the follower's commitments, by shard ID.
+func (d *Daemon) ShardRows() []ShardStatus {
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ShardStatus, 0, len(s.rows))
+	for _, r := range s.rows {
+		row := *r
+		row.Holders = s.ackedHoldersLocked(r.ID)
+		out = append(out, row)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
