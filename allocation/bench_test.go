@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // benchInput is the reference cluster: log-normal pledges (median
@@ -27,18 +28,26 @@ func benchInput(members, shards int, seed uint64) Input {
 	return in
 }
 
-func benchCompute(b *testing.B, members, shards int) {
+func benchCompute(b *testing.B, members, shards int, version int64) {
 	in := benchInput(members, shards, 1)
+	in.AlgVer = version
 	b.ReportAllocs()
 	b.ResetTimer()
 	var p *Plan
+	var cpu time.Duration
 	for b.Loop() {
 		var err error
+		c0 := cpuTime()
 		if p, err = Compute(in); err != nil {
 			b.Fatal(err)
 		}
+		cpu += cpuTime() - c0
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(shards), "ns/shard")
+	if cpu > 0 {
+		// CPU time of all threads (the garbage collector's included)
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	}
 	st := p.Stats()
 	b.ReportMetric(st.Balance, "max/mean")
 	if st.BelowMin != 0 || st.Overfull != 0 {
@@ -46,8 +55,9 @@ func benchCompute(b *testing.B, members, shards int) {
 	}
 }
 
-func BenchmarkCompute1kx100k(b *testing.B) { benchCompute(b, 1000, 100_000) }
-func BenchmarkCompute10kx1M(b *testing.B)  { benchCompute(b, 10_000, 1_000_000) }
+func BenchmarkCompute1kx100k(b *testing.B)   { benchCompute(b, 1000, 100_000, Version) }
+func BenchmarkCompute10kx1M(b *testing.B)    { benchCompute(b, 10_000, 1_000_000, Version) }
+func BenchmarkCompute1kx100kV1(b *testing.B) { benchCompute(b, 1000, 100_000, 1) }
 
 func BenchmarkShardsOf(b *testing.B) {
 	in := benchInput(1000, 100_000, 1)

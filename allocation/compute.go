@@ -25,6 +25,11 @@ type engine struct {
 	candE   []uint64
 	ext     map[int32][]cand
 
+	// frozen marks the members that gave up shards in the last trim
+	// (version 2): the balance-bound passes that follow give them nothing.
+	// nil when no member is frozen.
+	frozen []bool
+
 	load    []int64
 	hOff    []int32 // holder slots of shard s: holders[hOff[s]:hOff[s+1]]
 	hCnt    []int32
@@ -69,17 +74,31 @@ func Compute(in Input) (*Plan, error) {
 	capA := balanceCaps(ms, lmin, capTotal, in.Params.Epsilon)
 	capB := balanceCaps(ms, lmax, capTotal, in.Params.Epsilon)
 	hasDomains := len(domains) > 0
+	repair := in.AlgVer >= 2
 	for _, ph := range []struct {
-		caps []int64
-		want func(s *shard) int32
+		caps  []int64
+		want  func(s *shard) int32
+		floor func(s *shard) int32
 	}{
-		{capA, func(s *shard) int32 { return s.min }},
-		{capB, func(s *shard) int32 { return s.max }},
+		{capA, func(s *shard) int32 { return s.min }, func(*shard) int32 { return 0 }},
+		{capB, func(s *shard) int32 { return s.max }, func(s *shard) int32 { return s.min }},
 	} {
+		if repair {
+			// Version 2: plain weighted rendezvous first (only pledges
+			// bound it), then every member over its balance bound gives
+			// up the shards it ranks worst; the greedy passes below place
+			// those copies.
+			if hasDomains {
+				e.pass(hard, ph.want, true, false)
+			}
+			e.pass(hard, ph.want, false, false)
+			e.trim(ph.caps, ph.floor)
+		}
 		if hasDomains {
 			e.pass(ph.caps, ph.want, true, false)
 		}
 		e.pass(ph.caps, ph.want, false, false)
+		e.frozen = nil // a pledge-bound pass may use any member
 		if hasDomains {
 			e.pass(hard, ph.want, true, false)
 		}
@@ -343,6 +362,9 @@ func (e *engine) eligible(s, m int32, caps []int64, strict, live bool) bool {
 	if e.load[m]+sh.bytes > caps[m] || (live && e.ms[m].offline) || sh.excluded(m) {
 		return false
 	}
+	if e.frozen != nil && e.frozen[m] {
+		return false
+	}
 	d := e.ms[m].domain
 	for _, h := range e.shardHolders(s) {
 		if h == m || (strict && d >= 0 && e.ms[h].domain == d) {
@@ -425,4 +447,73 @@ func (e *engine) down(i int) {
 		i = c
 	}
 	h[i] = x
+}
+
+// trim is the repair step of version 2. Every member whose load is above
+// caps gives up shards, the one it ranks worst (highest score) first, until
+// its load is within caps. It keeps pinned shards, and no shard goes below
+// floor holders. Members are trimmed in index order. Trimmed members are
+// frozen: the balance-bound passes that follow place the copies they gave
+// up elsewhere and give them no other shard, so that the set a trimmed
+// member keeps depends only on its own ranking and bound.
+func (e *engine) trim(caps []int64, floor func(*shard) int32) {
+	type held struct {
+		s int32
+		e uint64
+	}
+	var frozen []bool
+	for m := range e.ms {
+		if e.load[m] > caps[m] {
+			if frozen == nil {
+				frozen = make([]bool, len(e.ms))
+			}
+			frozen[m] = true
+		}
+	}
+	if frozen == nil {
+		return
+	}
+	e.frozen = frozen
+	over := make([][]held, len(e.ms))
+	for si := range e.shs {
+		s := int32(si)
+		for _, m := range e.shardHolders(s) {
+			if frozen[m] && !slices.Contains(e.shs[s].pinned(), m) {
+				over[m] = append(over[m], held{s, scoreOf(e.ms[m].key, uint64(e.shs[s].id))})
+			}
+		}
+	}
+	for mi, hs := range over {
+		m := int32(mi)
+		// worst first; equal scores: higher shard ID first
+		slices.SortFunc(hs, func(a, b held) int {
+			if a.e != b.e {
+				if a.e > b.e {
+					return -1
+				}
+				return 1
+			}
+			return int(b.s - a.s)
+		})
+		for _, h := range hs {
+			if e.load[m] <= caps[m] {
+				break
+			}
+			if e.hCnt[h.s] <= floor(&e.shs[h.s]) {
+				continue
+			}
+			e.removeHolder(h.s, m)
+		}
+	}
+	// extension lists were cut by the room members had; loads went down
+	clear(e.ext)
+}
+
+// removeHolder takes m off shard s, keeping the order of the others.
+func (e *engine) removeHolder(s, m int32) {
+	hs := e.shardHolders(s)
+	k := slices.Index(hs, m)
+	copy(hs[k:], hs[k+1:])
+	e.hCnt[s]--
+	e.load[m] -= e.shs[s].bytes
 }

@@ -9,8 +9,10 @@ import (
 )
 
 // reference is a slow, direct implementation of the algorithm's
-// definition: every pass sorts every (shard, member) pair of the full
-// ranking and accepts pairs in order. Compute must agree with it exactly.
+// definition (both versions): every pass sorts every (shard, member) pair
+// of the full ranking and accepts pairs in order; version 2's trim scans
+// every shard for each member over its bound. Compute must agree with it
+// exactly.
 func reference(in Input) (map[int64][][]byte, error) {
 	ms, shs, domains, _, err := canon(in)
 	if err != nil {
@@ -69,6 +71,7 @@ func reference(in Input) (map[int64][][]byte, error) {
 		}
 		return n
 	}
+	var frozen []bool // version 2: members trimmed in the last trim
 	run := func(caps []int64, want func(shard) int32, strict, live bool) {
 		for _, p := range pairs {
 			s := &shs[p.s]
@@ -79,7 +82,7 @@ func reference(in Input) (map[int64][][]byte, error) {
 			if have >= want(*s) {
 				continue
 			}
-			if load[p.m]+s.bytes > caps[p.m] || (live && ms[p.m].offline) || s.excluded(p.m) {
+			if load[p.m]+s.bytes > caps[p.m] || (live && ms[p.m].offline) || s.excluded(p.m) || (frozen != nil && frozen[p.m]) {
 				continue
 			}
 			ok := true
@@ -94,6 +97,43 @@ func reference(in Input) (map[int64][][]byte, error) {
 			}
 		}
 	}
+	// trim: each member over caps, in index order, gives up its worst-scored
+	// unpinned shards (equal scores: higher shard first) until it fits,
+	// never taking a shard below floor holders; it is then frozen until the
+	// pledge-bound passes.
+	trim := func(caps []int64, floor func(shard) int32) {
+		frozen = make([]bool, len(ms))
+		for mi := range ms {
+			m := int32(mi)
+			if load[m] <= caps[m] {
+				continue
+			}
+			frozen[m] = true
+			var mine []int32
+			for si := range shs {
+				if slices.Contains(hold[si], m) && !slices.Contains(shs[si].pinned(), m) {
+					mine = append(mine, int32(si))
+				}
+			}
+			sort.Slice(mine, func(a, b int) bool {
+				ea, eb := scoreOf(ms[m].key, uint64(shs[mine[a]].id)), scoreOf(ms[m].key, uint64(shs[mine[b]].id))
+				if ea != eb {
+					return ea > eb
+				}
+				return mine[a] > mine[b]
+			})
+			for _, si := range mine {
+				if load[m] <= caps[m] {
+					break
+				}
+				if int32(len(hold[si])) <= floor(shs[si]) {
+					continue
+				}
+				hold[si] = slices.DeleteFunc(hold[si], func(h int32) bool { return h == m })
+				load[m] -= shs[si].bytes
+			}
+		}
+	}
 	capA := balanceCaps(ms, lmin, capTotal, in.Params.Epsilon)
 	capB := balanceCaps(ms, lmax, capTotal, in.Params.Epsilon)
 	strictOpts := []bool{false}
@@ -101,13 +141,25 @@ func reference(in Input) (map[int64][][]byte, error) {
 		strictOpts = []bool{true, false}
 	}
 	for _, ph := range []struct {
-		caps []int64
-		want func(shard) int32
-	}{{capA, func(s shard) int32 { return s.min }}, {capB, func(s shard) int32 { return s.max }}} {
-		for _, caps := range [][]int64{ph.caps, hard} {
+		caps  []int64
+		want  func(shard) int32
+		floor func(shard) int32
+	}{
+		{capA, func(s shard) int32 { return s.min }, func(shard) int32 { return 0 }},
+		{capB, func(s shard) int32 { return s.max }, func(s shard) int32 { return s.min }},
+	} {
+		if in.AlgVer >= 2 {
 			for _, strict := range strictOpts {
-				run(caps, ph.want, strict, false)
+				run(hard, ph.want, strict, false)
 			}
+			trim(ph.caps, ph.floor)
+		}
+		for _, strict := range strictOpts {
+			run(ph.caps, ph.want, strict, false)
+		}
+		frozen = nil
+		for _, strict := range strictOpts {
+			run(hard, ph.want, strict, false)
 		}
 	}
 	for _, caps := range [][]int64{capB, hard} {
@@ -131,6 +183,7 @@ func TestComputeMatchesReference(t *testing.T) {
 	for i := range 300 {
 		gc := randomGen(rng)
 		in := genInput(rng, gc)
+		in.AlgVer = int64(1 + i%Version) // every version the package computes
 		p, err := Compute(in)
 		if err != nil {
 			t.Fatalf("case %d %+v: %v", i, gc, err)
@@ -183,7 +236,8 @@ func TestComputeErrors(t *testing.T) {
 		want error
 	}{
 		{"algorithm", func(in *Input) { in.Algorithm = "x" }, ErrUnknownAlgorithm},
-		{"version", func(in *Input) { in.AlgVer = 2 }, ErrUnknownAlgorithm},
+		{"version 0", func(in *Input) { in.AlgVer = 0 }, ErrUnknownAlgorithm},
+		{"version next", func(in *Input) { in.AlgVer = Version + 1 }, ErrUnknownAlgorithm},
 		{"repl min", func(in *Input) { in.Params.ReplMin = 0 }, ErrInvalidParams},
 		{"repl max", func(in *Input) { in.Params.ReplMax = 1; in.Params.ReplMin = 2 }, ErrInvalidParams},
 		{"epsilon", func(in *Input) { in.Params.Epsilon = -1 }, ErrInvalidParams},

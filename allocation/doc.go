@@ -10,11 +10,16 @@
 // computed from that head alone, so a follower that joins late needs no
 // history.
 //
-// The algorithm (Algorithm, Version) is a global greedy matching over a
-// stratified weighted-rendezvous ranking with a per-member load bound of
-// (1+epsilon) times the mean fill; docs/allocation.md describes it, its
-// guarantees, the lower bounds its movement is measured against, and the
-// measured figures. Packer forms shards from pins without reshuffling
+// The algorithm (Algorithm, Version) ranks members per shard by stratified
+// weighted rendezvous and bounds each member's load at (1+epsilon) times
+// the mean fill. Version 1 is a global greedy matching under that bound.
+// Version 2, the newest, first takes the plain rendezvous assignment, trims
+// each member over its bound by the shards it ranks worst, and places those
+// copies with the same greedy matching, which moves fewer bytes when a
+// member joins, leaves or changes its pledge. Compute computes both, so a
+// published map never changes. docs/allocation.md describes the algorithm,
+// its guarantees, the lower bounds its movement is measured against, and
+// the measured figures. Packer forms shards from pins without reshuffling
 // existing ones. The sim subpackage measures balance, movement and speed
 // on synthetic clusters.
 package allocation

@@ -18,6 +18,7 @@ func fuzzInput(data []byte) Input {
 	}
 	in := Input{Algorithm: Algorithm, AlgVer: Version}
 	in.Params = Params{ReplMin: int64(next() % 5), ReplMax: int64(next() % 6), ShardTarget: 1 + int64(next()%1000), Epsilon: int64(next() % 200_000)}
+	in.AlgVer = 1 + in.Params.Epsilon%Version // every version, without consuming input
 	nm := int(next() % 12)
 	for i := range nm {
 		v := next()

@@ -9,12 +9,15 @@ import (
 )
 
 // Algorithm and Version name the algorithm this package computes. They are
-// recorded in every signed allocation; Compute refuses any other pair, so an
-// improvement ships as a new Version beside the old one and never silently
-// changes a published map.
+// recorded in every signed allocation. Compute computes every version from
+// 1 to Version and refuses anything else, so an improvement ships as a new
+// Version beside the old one and never silently changes a published map.
+// Version 1 is the bounded-load greedy; version 2 (the newest) adds the
+// rendezvous-then-repair step that moves fewer bytes on membership changes
+// (docs/allocation.md).
 const (
 	Algorithm = "pinfold/stratified-rendezvous"
-	Version   = 1
+	Version   = 2
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them.
@@ -111,7 +114,7 @@ type Override struct {
 // matter.
 type Input struct {
 	Algorithm string // must be Algorithm
-	AlgVer    int64  // must be Version
+	AlgVer    int64  // 1 to Version; new allocations use Version
 	Params    Params
 	Members   []Member
 	Shards    []Shard
@@ -156,8 +159,8 @@ func (s *shard) pinned() []int32 {
 // canon validates an input and returns it sorted: members by peer bytes,
 // shards by ID.
 func canon(in Input) ([]member, []shard, []string, []Problem, error) {
-	if in.Algorithm != Algorithm || in.AlgVer != Version {
-		return nil, nil, nil, nil, fmt.Errorf("%w: %q version %d (this code computes %q version %d)",
+	if in.Algorithm != Algorithm || in.AlgVer < 1 || in.AlgVer > Version {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %q version %d (this code computes %q versions 1 to %d)",
 			ErrUnknownAlgorithm, in.Algorithm, in.AlgVer, Algorithm, Version)
 	}
 	if err := in.Params.Validate(); err != nil {

@@ -24,12 +24,17 @@ type ackTable struct {
 	mu     sync.Mutex
 	d      ds.Datastore
 	latest map[int64]map[peer.ID]dag.Ack
+	// recorded holds, per (shard, peer), the content digest of the newest
+	// stored ACK that a published head's log carries: the commitment is
+	// then part of the signed DAG. In memory: after a restart, heartbeats
+	// record it again.
+	recorded map[int64]map[peer.ID][]byte
 }
 
 var acksPfx = ds.NewKey("/pinfold/curator/acks")
 
 func openAckTable(ctx context.Context, d ds.Datastore) (*ackTable, error) {
-	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}}
+	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}, recorded: map[int64]map[peer.ID][]byte{}}
 	res, err := d.Query(ctx, query.Query{Prefix: acksPfx.String()})
 	if err != nil {
 		return nil, fmt.Errorf("load acks: %w", err)
@@ -71,6 +76,30 @@ func (t *ackTable) add(ctx context.Context, sa dag.SignedAck, raw []byte) error 
 	return t.d.Put(ctx, key, raw)
 }
 
+// markRecorded notes that the ACKs in entries are in a published head.
+func (t *ackTable) markRecorded(entries []dag.LogEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range entries {
+		if e.Ack == nil || e.Ack.Ack.State != "stored" {
+			continue
+		}
+		a := e.Ack.Ack
+		m := t.recorded[a.Shard]
+		if m == nil {
+			m = map[peer.ID][]byte{}
+			t.recorded[a.Shard] = m
+		}
+		m[peer.ID(a.Peer)] = a.Digest
+	}
+}
+
+func (t *ackTable) isRecorded(shard int64, p peer.ID, digest []byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.recorded[shard][p]) == string(digest)
+}
+
 func (t *ackTable) get(shard int64, p peer.ID) (dag.Ack, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -94,7 +123,8 @@ type HolderInfo struct {
 	State    string    `json:"state"`    // newest ACK: stored, released, or "" for none
 	AckSeq   int64     `json:"ack_seq"`
 	AckTime  time.Time `json:"ack_time,omitzero"`
-	Current  bool      `json:"current"` // the ACK covers the shard's present content
+	Current  bool      `json:"current"`  // the ACK covers the shard's present content
+	Recorded bool      `json:"recorded"` // an ACK of that content is in a signed head's log
 }
 
 // ShardInfo is one shard's replication status.
@@ -192,6 +222,7 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 			if a, ok := d.ackTab.get(sa.ID, p); ok {
 				h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
 				h.Current = string(a.Digest) == string(digests[sa.ID])
+				h.Recorded = h.Current && d.ackTab.isRecorded(sa.ID, p, a.Digest)
 				if h.State == "stored" && h.Current {
 					si.Acked++
 				}

@@ -22,6 +22,7 @@ type events struct {
 const maxEvents = 200
 
 func (d *Daemon) event(kind, text string) {
+	d.log.Info(text, "event", kind)
 	d.events.mu.Lock()
 	defer d.events.mu.Unlock()
 	d.events.list = append(d.events.list, Event{Time: d.now(), Kind: kind, Text: text})

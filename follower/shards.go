@@ -183,7 +183,16 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.head, s.plan = &v, plan
-	s.allocKey = v.Head.Members.String() + v.Head.Pinset.String() + v.Head.Allocation.String()
+	// The allocation's inputs without its log: a head that only records
+	// ACKs must not make every follower ACK again (each ACK would cause
+	// the next head, forever).
+	alloc := in.Allocation
+	alloc.Log = nil
+	allocBytes, err := dag.EncodeAllocation(alloc)
+	if err != nil {
+		return err
+	}
+	s.allocKey = v.Head.Members.String() + v.Head.Pinset.String() + dag.CID(allocBytes).String()
 	s.mine = map[int64]bool{}
 	for _, id := range mineIDs {
 		s.mine[id] = true

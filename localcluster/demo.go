@@ -39,7 +39,7 @@ type DemoOptions struct {
 // follower with 120 MiB.
 func DefaultDemo(dir string, out io.Writer) DemoOptions {
 	return DemoOptions{
-		Dir: dir, Files: 200, ArchiveSize: 100 << 20, ShardTarget: 4 << 20,
+		Dir: dir, Files: 200, ArchiveSize: 100 << 20, ShardTarget: 8 << 20,
 		Pledges: []int64{40 << 20, 80 << 20, 160 << 20}, Fourth: 120 << 20,
 		Replication: 2, Seed: 1, Out: out, Timeout: 110 * time.Second,
 	}
@@ -174,16 +174,16 @@ func RunDemo(ctx context.Context, opt DemoOptions) (res DemoResult, err error) {
 }
 
 // waitSettled waits until members is the number of members, every shard
-// has its target of current ACKs from its assigned holders, no holder that
-// is no longer assigned still keeps a copy, and every ACK is in a signed
-// head. It prints progress every second.
+// has its target of current ACKs from its assigned holders, each recorded
+// in a signed head's log, and no holder that is no longer assigned still
+// keeps a copy. It prints progress every second.
 func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, ...any)) ([]curator.ShardInfo, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("demo: waiting for the shards to settle: %w", ctx.Err())
+			return nil, fmt.Errorf("demo: waiting for the shards to settle: %w\n%s", ctx.Err(), diagnose(c))
 		case <-tick.C:
 		}
 		st := c.Curator.Status()
@@ -199,7 +199,7 @@ func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, 
 		for _, s := range shards {
 			ok := s.Status == curator.ShardAtTarget
 			for _, h := range s.Holders {
-				if h.Assigned && !(h.State == "stored" && h.Current) {
+				if h.Assigned && !(h.State == "stored" && h.Current && h.Recorded) {
 					ok = false
 				}
 				if !h.Assigned && h.State == "stored" {
@@ -218,7 +218,7 @@ func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, 
 		}
 		sort.Strings(parts)
 		say("%d/%d shards settled, %d copies leaving; stored/assigned: %s", atTarget, len(shards), leaving, strings.Join(parts, ", "))
-		if atTarget == len(shards) && len(shards) > 0 && st.PendingLog == 0 {
+		if atTarget == len(shards) && len(shards) > 0 {
 			return shards, nil
 		}
 	}
@@ -247,3 +247,30 @@ func writeTables(out io.Writer, ms []curator.MemberLoad, ss []curator.ShardInfo)
 }
 
 func ib(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
+
+// diagnose describes every follower's shards and the curator's view, for
+// an error message when the cluster does not settle.
+func diagnose(c *Cluster) string {
+	var b strings.Builder
+	for name, f := range c.Followers() {
+		s := f.Daemon.Status()
+		fmt.Fprintf(&b, "%s: pledged %d, assigned %d, stored %d", name, s.Pledged, s.Assigned, s.Stored)
+		if s.Why != "" {
+			fmt.Fprintf(&b, " (%s)", s.Why)
+		}
+		b.WriteString("\n")
+		for _, r := range s.Shards {
+			fmt.Fprintf(&b, "  shard %d %s bytes %d fetched %d acked-seq %d %s\n", r.ID, r.State, r.Bytes, r.Fetched, r.AckedSeq, r.Error)
+		}
+	}
+	if ss, err := c.Curator.Shards(context.Background()); err == nil {
+		for _, s := range ss {
+			fmt.Fprintf(&b, "curator: shard %d %s acked %d/%d:", s.ID, s.Status, s.Acked, s.Max)
+			for _, h := range s.Holders {
+				fmt.Fprintf(&b, " %s(assigned=%v state=%s current=%v)", h.Nickname, h.Assigned, h.State, h.Current)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}

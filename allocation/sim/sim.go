@@ -31,6 +31,7 @@ type Config struct {
 	MedianPledge   int64   `json:"median_pledge"`   // bytes
 	Spread         float64 `json:"spread"`          // ratio of the 99th to the 1st percentile pledge (log-normal)
 	Domains        int     `json:"domains"`         // failure domains; 0 for none
+	AlgVer         int64   `json:"alg_version"`     // algorithm version to measure; 0 means allocation.Version
 }
 
 // DefaultConfig is the issue's reference cluster: 1,000 members with
@@ -70,8 +71,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: sim.spread must be in [1, 1e6], got %v", ErrInvalidConfig, c.Spread)
 	case c.Domains < 0:
 		return fmt.Errorf("%w: sim.domains must be >= 0, got %d", ErrInvalidConfig, c.Domains)
+	case c.AlgVer < 0 || c.AlgVer > allocation.Version:
+		return fmt.Errorf("%w: sim.alg_version must be in [0, %d], got %d", ErrInvalidConfig, allocation.Version, c.AlgVer)
 	}
 	return nil
+}
+
+// version returns the algorithm version the config measures.
+func (c Config) version() int64 {
+	if c.AlgVer == 0 {
+		return allocation.Version
+	}
+	return c.AlgVer
 }
 
 // Event is one membership change and the bytes it moved.
@@ -110,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	start := time.Now()
-	rep := Report{Config: cfg, Algorithm: allocation.Algorithm, AlgVer: allocation.Version}
+	rep := Report{Config: cfg, Algorithm: allocation.Algorithm, AlgVer: cfg.version()}
 	in := build(cfg)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
@@ -233,7 +244,7 @@ func build(cfg Config) allocation.Input {
 	sigma := math.Log(cfg.Spread) / (2 * 2.3263478740408408) // z of the 99th percentile
 	in := allocation.Input{
 		Algorithm: allocation.Algorithm,
-		AlgVer:    allocation.Version,
+		AlgVer:    cfg.version(),
 		Params: allocation.Params{
 			ReplMin:     int64(cmp0(cfg.MinReplication, cfg.Replication)),
 			ReplMax:     int64(cfg.Replication),

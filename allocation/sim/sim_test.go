@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pinfold/pinfold/allocation"
 )
 
 // TestReport runs the simulation named by PINFOLD_SIM_MEMBERS /
-// PINFOLD_SIM_SHARDS (and optional PINFOLD_SIM_SEED) and prints its report;
+// PINFOLD_SIM_SHARDS (and optional PINFOLD_SIM_SEED, PINFOLD_SIM_EPSILON,
+// PINFOLD_SIM_ALGVER) and prints its report;
 // it is skipped unless those are set.
 func TestReport(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PINFOLD_SIM_MEMBERS"))
@@ -25,6 +28,9 @@ func TestReport(t *testing.T) {
 	}
 	if v := os.Getenv("PINFOLD_SIM_SEED"); v != "" {
 		cfg.Seed, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v := os.Getenv("PINFOLD_SIM_ALGVER"); v != "" {
+		cfg.AlgVer, _ = strconv.ParseInt(v, 10, 64)
 	}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -106,6 +112,8 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.MedianPledge = 0 },
 		func(c *Config) { c.Spread = 0.5 },
 		func(c *Config) { c.Domains = -1 },
+		func(c *Config) { c.AlgVer = -1 },
+		func(c *Config) { c.AlgVer = allocation.Version + 1 },
 	}
 	for i, edit := range tests {
 		c := DefaultConfig()
@@ -116,5 +124,26 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every version the package computes can be measured, and each keeps the
+// balance and capacity bounds.
+func TestRunVersions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Members, cfg.Shards, cfg.Seed = 40, 3000, 7
+	for v := int64(1); v <= allocation.Version; v++ {
+		cfg.AlgVer = v
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.AlgVer != v {
+			t.Fatalf("report says version %d, want %d", rep.AlgVer, v)
+		}
+		if rep.Stats.Balance > 1+cfg.Epsilon+1e-9 || rep.Stats.Overfull != 0 || rep.Stats.BelowMin != 0 {
+			t.Fatalf("version %d: stats %+v", v, rep.Stats)
+		}
+		t.Logf("version %d: join moved %d bytes (ratio %.3f)", v, rep.Events[0].Moved, rep.Events[0].Ratio)
 	}
 }

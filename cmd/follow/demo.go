@@ -38,6 +38,9 @@ who holds what, then a fourth follower joins and it shows the rebalance. Exits
 					defer os.RemoveAll(dir)
 				}
 			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
 			logPath := logTo
 			if logPath == "" {
 				logPath = filepath.Join(dir, "demo.log")
