@@ -14,11 +14,13 @@
 // # Walking
 //
 // DAGStat and Fetch walk a DAG with a fixed number of workers taking CIDs
-// from a stack. Every block is verified against its CID: bitswap rehashes
+// from a stack; each distinct block is fetched once (once per codec it is
+// linked under). Every block is verified against its CID: bitswap rehashes
 // each block it receives and drops mismatches, the block service refuses
 // CIDs with insecure hash functions, and the walk refuses such links
-// before asking anyone. A walk follows at most MaxBlocks distinct blocks,
-// MaxLinks links per block and (optionally) MaxBytes bytes; a block that
+// before asking anyone. A walk follows at most MaxBlocks distinct blocks
+// (so examines at most MaxBlocks × MaxLinks links), MaxLinks links per
+// block and (optionally) MaxBytes bytes; a block that
 // does not decode, or makes a decoder panic, fails the walk with
 // ErrMalformed naming its CID. Nothing a peer sends can make it panic.
 //
@@ -70,9 +72,12 @@
 // has reached it. Blocks that were in the store before a Fetch needed
 // them, such as pinfold's own dag-cbor heads, go-ds-crdt's dag-pb delta
 // blocks or content imported by a curator, are never claimed, so never
-// deleted, even if a pin's DAG happens to contain them. The one gap: if
-// another component stores a block at the same moment a Fetch claims and
-// fetches identical bytes, the block counts as the Fetcher's. Running
+// deleted, even if a pin's DAG happens to contain them. The gap: a block
+// that a Fetch stored first and that another component relies on later
+// (it finds the block present and does not store it again) counts as the
+// Fetcher's, and goes when its pins are released. That takes a pin whose
+// DAG contains one of pinfold's own head or CRDT blocks, fetched before
+// the node needed that block: only a curator can publish such a pin. Running
 // walks register each block before reading it, under a lock that deletion
 // takes exclusively, so a Fetch never counts a block that is deleted
 // under it; a concurrent Release leaves such blocks queued instead.

@@ -53,6 +53,15 @@ func TestReleaseKeepsSharedBlocks(t *testing.T) {
 			t.Errorf("Kept = %v, %+v, %v; want true, %+v", ok, kst, err, st)
 		}
 	}
+	pins, err := f.Pins(ctx)
+	if err != nil || len(pins) != 2 {
+		t.Fatalf("Pins = %v, %v; want 2", pins, err)
+	}
+	for _, pin := range pins {
+		if pin.State != PinKept || (!pin.Root.Equals(a.CID) && !pin.Root.Equals(b.CID)) {
+			t.Errorf("Pins has %+v", pin)
+		}
+	}
 	blocksA, blocksB := dagBlocks(t, p.srcDAG(), a.CID), dagBlocks(t, p.srcDAG(), b.CID)
 	union := map[string]int64{}
 	var onlyA Stat
@@ -76,6 +85,9 @@ func TestReleaseKeepsSharedBlocks(t *testing.T) {
 	freed, err := f.Release(ctx, a.CID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pins, _ := f.Pins(ctx); len(pins) != 1 || !pins[0].Root.Equals(b.CID) {
+		t.Errorf("Pins after Release(a) = %v; want only b", pins)
 	}
 	if freed != onlyA.Bytes {
 		t.Errorf("Release(a) freed %d; want %d (a's own blocks)", freed, onlyA.Bytes)
@@ -458,6 +470,35 @@ func TestConcurrentFetchAndRelease(t *testing.T) {
 		}
 		if u, _ := f.Usage(ctx); u != (Stat{}) {
 			t.Fatalf("round %d: Usage %+v after releasing everything", i, u)
+		}
+	}
+	// Fetch and Release of the same root at once: either order is fine,
+	// but the end state must be consistent.
+	blocksA := dagBlocks(t, p.srcDAG(), a.CID)
+	for i := range 8 {
+		var wg sync.WaitGroup
+		var errF, errR error
+		wg.Go(func() { _, errF = f.Fetch(ctx, a.CID, nil) })
+		wg.Go(func() { _, errR = f.Release(ctx, a.CID) })
+		wg.Wait()
+		if errF != nil || errR != nil {
+			t.Fatalf("same root, round %d: Fetch %v, Release %v", i, errF, errR)
+		}
+		kept, _, _ := f.Kept(ctx, a.CID)
+		want := Stat{}
+		if kept {
+			want = sumSizes(blocksA)
+			for k := range blocksA {
+				if !present(t, p.dst.Blocks, k) {
+					t.Fatalf("same root, round %d: kept but block %x missing", i, k)
+				}
+			}
+		}
+		if u, _ := f.Usage(ctx); u != want {
+			t.Fatalf("same root, round %d: kept %v, Usage %+v; want %+v", i, kept, u, want)
+		}
+		if _, err := f.Release(ctx, a.CID); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

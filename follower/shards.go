@@ -545,7 +545,8 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 		return err
 	}
 	d.shards.mu.Lock()
-	d.shards.records[id] = rec
+	started := *rec // the map holds its own copy; rec is this goroutine's
+	d.shards.records[id] = &started
 	if row, ok := d.shards.rows[id]; ok {
 		row.State, row.Error = ShardFetching, ""
 	}
@@ -574,6 +575,8 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 		return err
 	}
 	d.shards.mu.Lock()
+	done2 := *rec
+	d.shards.records[id] = &done2
 	if row, ok := d.shards.rows[id]; ok {
 		row.State, row.Fetched = ShardStored, rec.Bytes
 	}

@@ -27,8 +27,8 @@ func TestShardsEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	opt := localcluster.DefaultDemo(t.TempDir(), nil)
-	opt.Files, opt.ArchiveSize, opt.ShardTarget = 40, 12<<20, 1<<20
-	opt.Pledges, opt.Fourth = []int64{6 << 20, 10 << 20, 16 << 20}, 0
+	opt.Files, opt.ArchiveSize, opt.ShardTarget = 120, 16<<20, 1<<20
+	opt.Pledges, opt.Fourth = []int64{8 << 20, 12 << 20, 20 << 20}, 0
 	opt.Timeout = 3 * time.Minute
 	c, shards, err := localcluster.StartDemo(ctx, opt)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestShardsEndToEnd(t *testing.T) {
 		}
 	}()
 	if _, err := c.AddFollower(ctx, "dave", localcluster.FollowerOptions{
-		Pledge: pledge(12 << 20), Nickname: "dave", OfferInterval: time.Second, AckInterval: 5 * time.Second,
+		Pledge: pledge(16 << 20), Nickname: "dave", OfferInterval: time.Second, AckInterval: 5 * time.Second,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,33 @@
+package p2p
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is; the package wraps them
+// with detail (the field, the topic, the peer).
+var (
+	// ErrInvalidConfig is wrapped by every Config.Validate and JSON error.
+	ErrInvalidConfig = errors.New("p2p: invalid config")
+
+	// ErrClosed is returned by methods called after Close.
+	ErrClosed = errors.New("p2p: node closed")
+
+	// ErrRunning is returned by Run when the node is already running.
+	ErrRunning = errors.New("p2p: node already running")
+
+	// ErrTooLarge rejects a message over its topic's size limit, whether
+	// received from a peer or about to be published.
+	ErrTooLarge = errors.New("p2p: message too large")
+
+	// ErrRateLimited drops a message from a peer that exceeded its topic's
+	// rate limit. Such messages are ignored, not rejected: the forwarding
+	// peer may be relaying others' traffic in good faith.
+	ErrRateLimited = errors.New("p2p: peer rate limited")
+
+	// ErrValidatorPanic replaces a panic raised by a topic validator; the
+	// message is rejected and the process keeps running.
+	ErrValidatorPanic = errors.New("p2p: validator panicked")
+
+	// ErrPeersFile is wrapped by errors reading or writing the remembered
+	// peers file.
+	ErrPeersFile = errors.New("p2p: peers file")
+)

@@ -1,0 +1,296 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+)
+
+// target is a peer Run keeps (or tries to keep) a connection to.
+type target struct {
+	info        peer.AddrInfo
+	bootstrap   bool
+	failures    int       // consecutive failed dials or short-lived connections
+	next        time.Time // earliest next dial
+	dialing     bool
+	connectedAt time.Time // zero while not connected
+}
+
+type dialResult struct {
+	id  peer.ID
+	err error
+}
+
+// stableConn is how long a connection must last for its peer's backoff
+// to start again from ReconnectMin when it drops.
+const stableConn = time.Minute
+
+// Run keeps the node connected to its bootstrap and remembered peers and
+// maintains the peers file, until ctx is done or Close is called; then it
+// writes the peers file a last time and returns that error, if any.
+//
+// Bootstrap peers are redialled whenever they are not connected, with
+// backoff from ReconnectMin to ReconnectMax. Remembered peers (from the
+// peers file, and every peer speaking gossipsub that we get connected to)
+// are dialled the same way, but only while the node has fewer than
+// ConnLow connections, so redialling never fights the connection
+// manager's trimming. Only one Run may be active at a time (ErrRunning).
+//
+// Goroutines: Run owns its dial goroutines (at most MaxParallelDials) and
+// waits for them before returning.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	switch {
+	case n.closed:
+		n.mu.Unlock()
+		return ErrClosed
+	case n.running:
+		n.mu.Unlock()
+		return ErrRunning
+	}
+	n.running = true
+	n.runWG.Add(1) // Close waits for this
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.running = false
+		n.mu.Unlock()
+		n.runWG.Done()
+	}()
+
+	sub, err := n.host.EventBus().Subscribe([]any{
+		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtPeerIdentificationCompleted),
+	}, eventbus.BufSize(256), eventbus.Name("pinfold-p2p-run"))
+	if err != nil {
+		return fmt.Errorf("subscribe to host events: %w", err)
+	}
+	defer sub.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &runner{
+		n:       n,
+		ctx:     ctx,
+		targets: make(map[peer.ID]*target),
+		results: make(chan dialResult, n.cfg.MaxParallelDials), // a dial never blocks on send
+	}
+	r.seed()
+
+	var saveTick <-chan time.Time
+	if n.mem != nil {
+		t := time.NewTicker(n.cfg.SavePeersEvery)
+		defer t.Stop()
+		saveTick = t.C
+	}
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+
+loop:
+	for {
+		if d, ok := r.dialDue(); ok {
+			wake.Reset(d)
+		} else {
+			wake.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-n.done:
+			break loop
+		case ev, ok := <-sub.Out():
+			if !ok {
+				break loop
+			}
+			r.handleEvent(ev)
+		case res := <-r.results:
+			r.handleResult(res)
+		case <-wake.C:
+		case <-saveTick:
+			if err := n.mem.save(n.cfg.PeersFile, false); err != nil {
+				// Retried at the next tick and when Run stops.
+				n.log.Warn("save peers file", "err", err)
+			}
+		}
+	}
+	cancel()
+	r.dials.Wait()
+	if n.mem != nil {
+		if err := n.mem.save(n.cfg.PeersFile, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runner is Run's state; only Run's goroutine touches it.
+type runner struct {
+	n        *Node
+	ctx      context.Context
+	targets  map[peer.ID]*target
+	results  chan dialResult
+	dials    sync.WaitGroup
+	inflight int
+}
+
+// seed adds the bootstrap and remembered peers as targets and remembers
+// the peers already connected.
+func (r *runner) seed() {
+	for _, ai := range r.n.bootstrap {
+		r.targets[ai.ID] = &target{info: ai, bootstrap: true}
+	}
+	if r.n.mem == nil {
+		return
+	}
+	for _, p := range r.n.mem.list() {
+		r.addRemembered(peer.AddrInfo{ID: p.ID, Addrs: p.Addrs})
+	}
+	now := r.n.now()
+	for _, id := range r.n.host.Network().Peers() {
+		if r.speaksGossipsub(id) {
+			if r.n.mem.seen(id, r.n.host.Peerstore().Addrs(id), now) {
+				r.addRemembered(peer.AddrInfo{ID: id, Addrs: r.n.host.Peerstore().Addrs(id)})
+			}
+		}
+		if t := r.targets[id]; t != nil {
+			t.connectedAt = now
+		}
+	}
+}
+
+func (r *runner) addRemembered(ai peer.AddrInfo) {
+	if ai.ID == r.n.host.ID() {
+		return
+	}
+	if t, ok := r.targets[ai.ID]; ok {
+		if !t.bootstrap {
+			t.info.Addrs = usableAddrs(ai.Addrs)
+		}
+		return
+	}
+	r.targets[ai.ID] = &target{info: peer.AddrInfo{ID: ai.ID, Addrs: usableAddrs(ai.Addrs)}}
+}
+
+func (r *runner) speaksGossipsub(id peer.ID) bool {
+	protos, err := r.n.host.Peerstore().SupportsProtocols(id, pubsub.GossipSubDefaultProtocols...)
+	return err == nil && len(protos) > 0
+}
+
+func (r *runner) handleEvent(ev any) {
+	now := r.n.now()
+	switch e := ev.(type) {
+	case event.EvtPeerConnectednessChanged:
+		t := r.targets[e.Peer]
+		if t == nil {
+			return
+		}
+		switch e.Connectedness {
+		case network.Connected:
+			t.connectedAt = now
+		case network.NotConnected:
+			if !t.connectedAt.IsZero() && now.Sub(t.connectedAt) >= stableConn {
+				t.failures = 0
+			} else {
+				t.failures++
+			}
+			t.connectedAt = time.Time{}
+			t.next = now.Add(r.backoff(t.failures))
+		}
+	case event.EvtPeerIdentificationCompleted:
+		if r.n.mem == nil || !slices.ContainsFunc(e.Protocols, func(p protocol.ID) bool {
+			return slices.Contains(pubsub.GossipSubDefaultProtocols, p)
+		}) {
+			return
+		}
+		if r.n.mem.seen(e.Peer, e.ListenAddrs, now) {
+			r.addRemembered(peer.AddrInfo{ID: e.Peer, Addrs: e.ListenAddrs})
+			if t := r.targets[e.Peer]; t != nil && t.connectedAt.IsZero() {
+				t.connectedAt = now
+			}
+		}
+	}
+}
+
+func (r *runner) handleResult(res dialResult) {
+	r.inflight--
+	t := r.targets[res.id]
+	if t == nil {
+		return
+	}
+	t.dialing = false
+	if res.err == nil {
+		return // the Connected event sets connectedAt
+	}
+	t.failures++
+	t.next = r.n.now().Add(r.backoff(t.failures))
+	r.n.log.Debug("dial failed", "peer", res.id, "bootstrap", t.bootstrap, "failures", t.failures, "err", res.err)
+}
+
+// backoff is ReconnectMin·2^failures, capped at ReconnectMax, ±20%.
+func (r *runner) backoff(failures int) time.Duration {
+	d := r.n.cfg.ReconnectMin
+	for i := 0; i < failures && d < r.n.cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.n.cfg.ReconnectMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// dialDue starts the dials that are due and returns how long until the
+// next one is; ok is false when nothing is waiting on time.
+func (r *runner) dialDue() (time.Duration, bool) {
+	now := r.n.now()
+	net := r.n.host.Network()
+	fewPeers := len(net.Peers()) < r.n.cfg.ConnLow
+	var next time.Time
+	for id, t := range r.targets {
+		if t.dialing || net.Connectedness(id) == network.Connected {
+			continue
+		}
+		if !t.bootstrap && !r.n.mem.has(id) {
+			delete(r.targets, id) // forgotten: the memory is bounded, so are targets
+			continue
+		}
+		if !t.bootstrap && !fewPeers {
+			continue // a disconnect event wakes us if that changes
+		}
+		if t.next.After(now) {
+			if next.IsZero() || t.next.Before(next) {
+				next = t.next
+			}
+			continue
+		}
+		if r.inflight == r.n.cfg.MaxParallelDials {
+			continue // a dial result wakes us
+		}
+		r.dial(t)
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	return next.Sub(now), true
+}
+
+// dial connects to t in a goroutine owned by Run (r.dials).
+func (r *runner) dial(t *target) {
+	t.dialing = true
+	r.inflight++
+	r.dials.Add(1)
+	info := t.info
+	go func() {
+		defer r.dials.Done()
+		ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.DialTimeout)
+		defer cancel()
+		r.results <- dialResult{id: info.ID, err: r.n.host.Connect(ctx, info)}
+	}()
+}
