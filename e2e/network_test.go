@@ -161,4 +161,5 @@ func TestClusterProcesses(t *testing.T) {
 		t.Fatalf("f3 holds no IPNS record for head seq %d: %s", final.Head.Seq, out)
 	}
 	f1.stop(t)
+	f2.stop(t)
 }

@@ -280,7 +280,7 @@ func (s *Sync) verify(ctx context.Context, c cid.Cid, now time.Time) (trust.Veri
 	get := s.getter(ctx)
 	cur, have := s.Newest()
 	// Walk back from c to a head verified before (or the checkpoint).
-	anchor := cid.Undef
+	var anchor cid.Cid
 	descends := false
 	walk := c
 	for i := 0; ; i++ {
