@@ -157,8 +157,6 @@ type Curator struct {
 	// RecordValidity and RecordTTL shape the IPNS records published.
 	RecordValidity Duration `json:"record_validity"`
 	RecordTTL      Duration `json:"record_ttl"`
-	// DHT publishes IPNS records to a Kademlia DHT as well; off by default.
-	DHT bool `json:"dht"`
 }
 
 // DefaultCurator returns the configuration of a real deployment.

@@ -203,7 +203,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("api: %w", err)
 	}
 	srv := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 6)
+	errs := make(chan error, 8)
 	var wg sync.WaitGroup
 	start := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -219,6 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	start("offers", d.readOffers)
 	start("acks", d.readAcks)
 	start("publisher", d.publishLoop)
+	start("feed", d.feedLoop)
 	start("api", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
