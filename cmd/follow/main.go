@@ -62,7 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		i++
 	}
-	if i < len(args) && !isTopCommand(top, args[i]) {
+	// A cluster may share its name with a top-level command ("demo"): a
+	// cluster command after it decides.
+	if i < len(args) && (!isTopCommand(top, args[i]) || (i+1 < len(args) && isClusterCommand(g, args[i+1]))) {
 		cl := newClusterCmd(g, args[i])
 		pre := args[:i]
 		rest := append(append([]string{}, pre...), args[i+1:]...)
@@ -71,6 +73,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	top.SetArgs(args)
 	return top.ExecuteContext(ctx)
+}
+
+func isClusterCommand(g *globals, name string) bool {
+	for _, c := range newClusterCmd(g, "x").Commands() {
+		if c.Name() == name {
+			return true
+		}
+	}
+	return false
 }
 
 func isTopCommand(top *cobra.Command, name string) bool {
