@@ -242,7 +242,7 @@ type Follower struct {
 	IPFSAPI string `json:"ipfs_api,omitempty"`
 	// OfferInterval is how often a signed offer (heartbeat) is sent.
 	OfferInterval Duration `json:"offer_interval"`
-	// FetchConcurrency bounds the pins fetched at once.
+	// FetchConcurrency bounds the blocks in flight while fetching a pin.
 	FetchConcurrency int `json:"fetch_concurrency"`
 	// AckInterval is how often a signed ACK of each stored shard is sent
 	// again (heartbeat), besides when a shard is stored and when a new

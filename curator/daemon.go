@@ -20,6 +20,7 @@ import (
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
+	"github.com/pinfold/pinfold/records"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -132,10 +133,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.ackTab, err = openAckTable(ctx, d.store.Datastore); err != nil {
 		return nil, err
 	}
-	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, d.validateOffer, p2p.WithMaxSize(8<<10)); err != nil {
+	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, records.OfferValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
-	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.validateAck, p2p.WithMaxSize(8<<10)); err != nil {
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, records.AckValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
 	pscfg := pinset.DefaultConfig()

@@ -10,37 +10,11 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/trust"
 )
-
-// validateOffer accepts only offers for this cluster signed by their
-// author, the gossipsub author being the follower itself.
-func (d *Daemon) validateOffer(_ context.Context, msg *pubsub.Message) error {
-	so, err := trust.VerifyOffer(d.rules.Cluster, msg.Data)
-	if err != nil {
-		return err
-	}
-	if peer.ID(so.Offer.Peer) != msg.GetFrom() {
-		return fmt.Errorf("offer of %s published by %s: %w", peer.ID(so.Offer.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
-	}
-	return nil
-}
-
-// validateAck accepts only ACKs for this cluster signed by their author.
-func (d *Daemon) validateAck(_ context.Context, msg *pubsub.Message) error {
-	sa, err := trust.VerifyAck(d.rules.Cluster, msg.Data)
-	if err != nil {
-		return err
-	}
-	if peer.ID(sa.Ack.Peer) != msg.GetFrom() {
-		return fmt.Errorf("ack of %s published by %s: %w", peer.ID(sa.Ack.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
-	}
-	return nil
-}
 
 func (d *Daemon) readOffers(ctx context.Context) error {
 	sub, err := d.offers.Subscribe()

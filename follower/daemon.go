@@ -24,6 +24,7 @@ import (
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/publish"
+	"github.com/pinfold/pinfold/records"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -128,10 +129,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	// Followers publish on these topics; their validators check what
 	// others publish (and what we forward) all the same.
-	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, d.validateOffer, p2p.WithMaxSize(8<<10)); err != nil {
+	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, records.OfferValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
-	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.validateAck, p2p.WithMaxSize(8<<10)); err != nil {
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, records.AckValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
 	pscfg := pinset.DefaultConfig() // Writer false: a follower never writes the CRDT
@@ -171,28 +172,6 @@ func (d *Daemon) trusted(id peer.ID) bool {
 		}
 	}
 	return false
-}
-
-func (d *Daemon) validateOffer(_ context.Context, msg *pubsub.Message) error {
-	so, err := trust.VerifyOffer(d.rules.Cluster, msg.Data)
-	if err != nil {
-		return err
-	}
-	if peer.ID(so.Offer.Peer) != msg.GetFrom() {
-		return fmt.Errorf("offer of %s published by %s: %w", peer.ID(so.Offer.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
-	}
-	return nil
-}
-
-func (d *Daemon) validateAck(_ context.Context, msg *pubsub.Message) error {
-	sa, err := trust.VerifyAck(d.rules.Cluster, msg.Data)
-	if err != nil {
-		return err
-	}
-	if peer.ID(sa.Ack.Peer) != msg.GetFrom() {
-		return fmt.Errorf("ack of %s published by %s: %w", peer.ID(sa.Ack.Peer), msg.GetFrom(), trust.ErrSignerMismatch)
-	}
-	return nil
 }
 
 // Node returns the follower's libp2p node.
