@@ -142,13 +142,16 @@ func (f *Fetcher) unregister(w *walker) {
 
 // fetchBlock returns c's size and links, claiming c first when it is not
 // stored yet (only claimed blocks are ever deleted) and retrying transient
-// failures. A raw block already stored is not read: its size is enough.
+// failures. A raw block already stored is read locally for its exact size:
+// badger4's GetSize is only an estimate for values kept in its value log
+// (it guesses the entry header length), which made a resumed fetch count a
+// few bytes too many.
 func (f *Fetcher) fetchBlock(ctx context.Context, ng ipld.NodeGetter, c cid.Cid) (int64, []*ipld.Link, error) {
 	if c.Type() == cid.Raw {
-		size, err := f.local.GetSize(ctx, c)
+		b, err := f.local.Get(ctx, c)
 		switch {
 		case err == nil:
-			return int64(size), nil, nil
+			return int64(len(b.RawData())), nil, nil
 		case !ipld.IsNotFound(err):
 			return 0, nil, fmt.Errorf("block %s: %w", c, err)
 		}
