@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/records"
@@ -197,49 +198,25 @@ func (d *Daemon) Heads() *headsync.Sync { return d.heads }
 // Run runs the node, the head sync, the offer and ACK readers, the
 // publisher and the HTTP API until ctx ends or one of them fails.
 func (d *Daemon) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	ln, err := net.Listen("tcp", d.l.Config.API)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	srv := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	start := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() { // owned by Run: all stop when ctx is cancelled
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	start("p2p", d.node.Run)
-	start("heads", d.hnet.Run)
-	start("offers", d.readOffers)
-	start("acks", d.readAcks)
-	start("publisher", d.publishLoop)
-	start("feed", d.feedLoop)
-	start("api", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
+	return tasks.Run(ctx, []tasks.Task{
+		{Name: "p2p", Run: d.node.Run},
+		{Name: "heads", Run: d.hnet.Run},
+		{Name: "offers", Run: d.readOffers},
+		{Name: "acks", Run: d.readAcks},
+		{Name: "publisher", Run: d.publishLoop},
+		{Name: "feed", Run: d.feedLoop},
+		{Name: "api", Run: tasks.Serve(srv, ln)},
+	}, func() {
+		if d.opt.APIReady != nil {
+			d.opt.APIReady(ln.Addr().String())
 		}
-		return nil
+		d.log.Info("curator running", "peer", d.id, "cluster", d.name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
 	})
-	if d.opt.APIReady != nil {
-		d.opt.APIReady(ln.Addr().String())
-	}
-	d.log.Info("curator running", "peer", d.id, "cluster", d.name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
-	var first error
-	select {
-	case <-ctx.Done():
-	case first = <-errs:
-	}
-	cancel()
-	wg.Wait()
-	return first
 }
 
 // Close stops everything the daemon opened, in reverse order.

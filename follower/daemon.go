@@ -21,6 +21,7 @@ import (
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/publish"
@@ -207,40 +208,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("record file", "path", d.opt.RecordFile, "err", err)
 		}
 	}
-	errs := make(chan error, 6)
-	var wg sync.WaitGroup
-	start := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() { // owned by Run: all stop when ctx is cancelled
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	start("p2p", d.node.Run)
-	start("heads", d.hnet.Run)
-	start("offers", d.offerLoop)
-	start("pinset", d.followLoop)
-	start("shards", d.shardLoop)
-	start("fetch", d.fetchLoop)
-	start("acks", d.readAcks)
-	start("api", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); _ = srv.Close() }() // owned by this api goroutine's ctx
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
+	return tasks.Run(ctx, []tasks.Task{
+		{Name: "p2p", Run: d.node.Run},
+		{Name: "heads", Run: d.hnet.Run},
+		{Name: "offers", Run: d.offerLoop},
+		{Name: "pinset", Run: d.followLoop},
+		{Name: "shards", Run: d.shardLoop},
+		{Name: "fetch", Run: d.fetchLoop},
+		{Name: "acks", Run: d.readAcks},
+		{Name: "api", Run: tasks.Serve(srv, ln)},
+	}, func() {
+		d.log.Info("follower running", "peer", d.l.ID, "cluster", d.l.Cluster.Name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
 	})
-	d.log.Info("follower running", "peer", d.l.ID, "cluster", d.l.Cluster.Name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
-	var first error
-	select {
-	case <-ctx.Done():
-	case first = <-errs:
-	}
-	cancel()
-	wg.Wait()
-	return first
 }
 
 // Close stops everything the daemon opened, in reverse order.
