@@ -33,6 +33,10 @@ type Status struct {
 	Peers      int               `json:"peers"`
 	PendingLog int               `json:"pending_log"`
 	Rejected   map[string]uint64 `json:"rejected"`
+	// RecentHeads are the heads this curator published, newest first.
+	RecentHeads []PublishedHead `json:"recent_heads,omitempty"`
+	// RecentAcks are the ACKs and releases it received, newest first.
+	RecentAcks []ReceivedAck `json:"recent_acks,omitempty"`
 }
 
 // HeadInfo describes a verified head.
@@ -124,6 +128,7 @@ func (d *Daemon) Status() Status {
 	for reason, n := range d.node.RejectionCounts() {
 		s.Rejected[reason] += n
 	}
+	s.RecentHeads, s.RecentAcks = d.recent.snapshot()
 	return s
 }
 

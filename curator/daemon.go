@@ -57,6 +57,7 @@ type Daemon struct {
 	pending *ackLog
 	ackTab  *ackTable
 	plans   planCache
+	recent  recent
 
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time

@@ -215,6 +215,8 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 		d.log.Warn("announce head", "err", err)
 	}
 	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", stats.Pins, "members", len(members), "log", len(entries))
+	d.recent.addHead(PublishedHead{CID: dag.CID(data).String(), Seq: seq, Time: time.UnixMilli(head.Time).UTC(),
+		Pins: stats.Pins, Members: len(members), Log: len(entries)})
 	return true, nil
 }
 

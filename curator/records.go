@@ -63,6 +63,8 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 		if err := d.ackTab.add(ctx, sa, m.Data); err != nil {
 			return err
 		}
+		d.recent.addAck(ReceivedAck{Time: d.now().UTC(), Peer: peer.ID(sa.Ack.Peer).String(), Shard: sa.Ack.Shard,
+			State: sa.Ack.State, Seq: sa.Ack.Seq, Bytes: sa.Ack.Bytes})
 		d.poke()
 	}
 }
