@@ -157,6 +157,54 @@ type Curator struct {
 	// RecordValidity and RecordTTL shape the IPNS records published.
 	RecordValidity Duration `json:"record_validity"`
 	RecordTTL      Duration `json:"record_ttl"`
+	// DHT, when its mode is not "off", runs a Kademlia DHT on the host
+	// and publishes the cluster's IPNS record to it on every head and
+	// every record refresh. Default: off.
+	DHT DHT `json:"dht"`
+}
+
+// DHT configures the optional Kademlia DHT (go-libp2p-kad-dht) of a
+// curator or follower:
+//
+//	"dht": {"mode": "client", "bootstrap": ["/ip4/…/tcp/4050/p2p/12D3…"], "protocol_prefix": "/ipfs"}
+type DHT struct {
+	// Mode is "off" (the default), "client" (query and publish only),
+	// "server" (also store and serve other peers' records) or "auto"
+	// (a server while publicly reachable).
+	Mode string `json:"mode"`
+	// Bootstrap lists DHT peers (multiaddrs ending in /p2p/<peer ID>)
+	// dialled when the routing table is empty. Connected cluster peers
+	// running a DHT server join it anyway. There is no public default:
+	// to use the IPFS DHT, list its bootstrap peers.
+	Bootstrap []string `json:"bootstrap,omitempty"`
+	// ProtocolPrefix names the DHT: "/ipfs" (the default) is the public
+	// IPFS DHT; a private network picks its own, e.g. "/pinfold".
+	ProtocolPrefix string `json:"protocol_prefix"`
+}
+
+// DefaultDHT returns the DHT defaults: off, prefix "/ipfs".
+func DefaultDHT() DHT { return DHT{Mode: "off", ProtocolPrefix: "/ipfs"} }
+
+// Enabled reports whether the mode is anything but off.
+func (d *DHT) Enabled() bool { return d.Mode != "off" }
+
+func (d *DHT) validate(field string) error {
+	switch d.Mode {
+	case "off", "client", "server", "auto":
+	default:
+		return invalid(field+".mode", "is %q; want off, client, server or auto", d.Mode)
+	}
+	for i, s := range d.Bootstrap {
+		if err := validPeerAddr(s); err != nil {
+			return invalid(fmt.Sprintf("%s.bootstrap[%d]", field, i), "%v", err)
+		}
+	}
+	p := d.ProtocolPrefix
+	if len(p) < 2 || len(p) > 128 || !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") ||
+		strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return invalid(field+".protocol_prefix", "is %q; want a path like /ipfs or /pinfold (no trailing slash, no spaces, at most 128 bytes)", p)
+	}
+	return nil
 }
 
 // DefaultCurator returns the configuration of a real deployment.
@@ -172,6 +220,7 @@ func DefaultCurator() Curator {
 		ReplicationMax: 3,
 		RecordValidity: Duration(48 * time.Hour),
 		RecordTTL:      Duration(time.Minute),
+		DHT:            DefaultDHT(),
 	}
 }
 
@@ -220,7 +269,7 @@ func (c *Curator) Validate() error {
 	if c.RecordTTL <= 0 {
 		return invalid("curator.record_ttl", "must be > 0")
 	}
-	return nil
+	return c.DHT.validate("curator.dht")
 }
 
 // Follower is a follower's configuration of one cluster (config.json in
@@ -248,6 +297,9 @@ type Follower struct {
 	// again (heartbeat), besides when a shard is stored and when a new
 	// allocation keeps it.
 	AckInterval Duration `json:"ack_interval"`
+	// DHT, when its mode is not "off", runs a Kademlia DHT on the host
+	// and also resolves the cluster's IPNS record through it. Default: off.
+	DHT DHT `json:"dht"`
 }
 
 // DefaultFollower returns the configuration of a real deployment.
@@ -260,6 +312,7 @@ func DefaultFollower() Follower {
 		OfferInterval:    Duration(time.Minute),
 		FetchConcurrency: 8,
 		AckInterval:      Duration(10 * time.Minute),
+		DHT:              DefaultDHT(),
 	}
 }
 
@@ -295,7 +348,7 @@ func (f *Follower) Validate() error {
 	if f.FetchConcurrency < 1 || f.FetchConcurrency > 256 {
 		return invalid("follower.fetch_concurrency", "is %d; want 1 to 256", f.FetchConcurrency)
 	}
-	return nil
+	return f.DHT.validate("follower.dht")
 }
 
 // Pledge is the storage a follower donates: a fixed size, or a percentage

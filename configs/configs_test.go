@@ -89,6 +89,14 @@ func TestCuratorValidate(t *testing.T) {
 		{"bad listen", func(c *Curator) { c.Listen = []string{"tcp://x"} }, "curator.listen[0]"},
 		{"interval", func(c *Curator) { c.HeadInterval = 0 }, "curator.head_interval"},
 		{"allowlist", func(c *Curator) { c.Allowlist = []string{"bob"} }, "curator.allowlist[0]"},
+		{"dht mode", func(c *Curator) { c.DHT.Mode = "on" }, "curator.dht.mode"},
+		{"dht mode empty", func(c *Curator) { c.DHT.Mode = "" }, "curator.dht.mode"},
+		{"dht bootstrap no p2p", func(c *Curator) { c.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "curator.dht.bootstrap[0]"},
+		{"dht bootstrap garbage", func(c *Curator) {
+			c.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1/p2p/" + testPeer, "dht.example.com"}
+		}, "curator.dht.bootstrap[1]"},
+		{"dht prefix", func(c *Curator) { c.DHT.ProtocolPrefix = "ipfs" }, "curator.dht.protocol_prefix"},
+		{"dht prefix trailing", func(c *Curator) { c.DHT.ProtocolPrefix = "/ipfs/" }, "curator.dht.protocol_prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +107,13 @@ func TestCuratorValidate(t *testing.T) {
 				t.Fatalf("got %v, want an ErrInvalid naming %s", err, tt.field)
 			}
 		})
+	}
+	for _, mode := range []string{"client", "server", "auto"} {
+		c := DefaultCurator()
+		c.DHT = DHT{Mode: mode, Bootstrap: []string{"/ip4/127.0.0.1/udp/1/quic-v1/p2p/" + testPeer}, ProtocolPrefix: "/pinfold"}
+		if err := c.Validate(); err != nil || !c.DHT.Enabled() {
+			t.Errorf("dht mode %s rejected: %v", mode, err)
+		}
 	}
 	remote := DefaultCurator()
 	remote.API, remote.APIToken = "0.0.0.0:9650", "secret"
@@ -118,10 +133,77 @@ func TestFollowerValidate(t *testing.T) {
 		t.Fatalf("non-loopback API: got %v", err)
 	}
 	f = DefaultFollower()
+	f.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"}
+	if err := f.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "follower.dht.bootstrap[0]") {
+		t.Fatalf("dht bootstrap without peer ID: got %v", err)
+	}
+	f = DefaultFollower()
 	f.FetchConcurrency = 0
 	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "follower.fetch_concurrency") {
 		t.Fatalf("zero concurrency: got %v", err)
 	}
+}
+
+func TestDHTConfigJSON(t *testing.T) {
+	def := DefaultCurator()
+	if def.DHT.Enabled() || def.DHT.ProtocolPrefix != "/ipfs" || len(def.DHT.Bootstrap) != 0 {
+		t.Fatalf("DHT default = %+v, want off, /ipfs, no bootstrap", def.DHT)
+	}
+	tests := []struct {
+		name, in string
+		want     DHT
+		err      string
+	}{
+		{"absent keeps default", `{}`, DefaultDHT(), ""},
+		{"partial", `{"dht":{"mode":"server"}}`, DHT{Mode: "server", ProtocolPrefix: "/ipfs"}, ""},
+		{"full", `{"dht":{"mode":"client","bootstrap":["/ip4/127.0.0.1/tcp/4050/p2p/` + testPeer + `"],"protocol_prefix":"/pinfold"}}`,
+			DHT{Mode: "client", Bootstrap: []string{"/ip4/127.0.0.1/tcp/4050/p2p/" + testPeer}, ProtocolPrefix: "/pinfold"}, ""},
+		{"unknown field", `{"dht":{"mode":"server","public":true}}`, DHT{}, "public"},
+		{"bad mode", `{"dht":{"mode":"yes"}}`, DHT{}, "follower.dht.mode"},
+		{"bad bootstrap", `{"dht":{"mode":"client","bootstrap":["/dns/x/tcp/1"]}}`, DHT{}, "follower.dht.bootstrap[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A follower config of an older version has no dht section.
+			f := DefaultFollower()
+			base, _ := json.Marshal(f)
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(base, &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "dht")
+			var extra map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(tt.in), &extra); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range extra {
+				m[k] = v
+			}
+			data, _ := json.Marshal(m)
+			err := Decode(data, &f)
+			if tt.err != "" {
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Decode = %v, want ErrInvalid mentioning %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got, _ := json.Marshal(f.DHT); string(got) != mustJSON(t, tt.want) {
+				t.Fatalf("DHT = %s, want %s", got, mustJSON(t, tt.want))
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestSizeRoundTrip(t *testing.T) {

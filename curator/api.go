@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/pinset"
 )
 
@@ -37,6 +38,9 @@ type Status struct {
 	RecentHeads []PublishedHead `json:"recent_heads,omitempty"`
 	// RecentAcks are the ACKs and releases it received, newest first.
 	RecentAcks []ReceivedAck `json:"recent_acks,omitempty"`
+	// SizeChecks counts the pins whose DAG was walked or is queued, by
+	// SizeCheck state.
+	SizeChecks map[string]int `json:"size_checks,omitempty"`
 }
 
 // HeadInfo describes a verified head.
@@ -61,6 +65,9 @@ type PinRequest struct {
 type PinResult struct {
 	Added   int `json:"added"`
 	Present int `json:"present"` // already pinned: skipped, so imports resume without duplicates
+	// Walked lists the new pins that came without a size, with the size
+	// their walked DAG has.
+	Walked []WalkedPin `json:"walked,omitempty"`
 }
 
 // maxPinBatch bounds the pins one POST may carry.
@@ -129,12 +136,20 @@ func (d *Daemon) Status() Status {
 		s.Rejected[reason] += n
 	}
 	s.RecentHeads, s.RecentAcks = d.recent.snapshot()
+	if n := d.checks.counts(); len(n) > 0 {
+		s.SizeChecks = n
+	}
 	return s
 }
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, d.Status()) }
 
 func (d *Daemon) handleAddPins(w http.ResponseWriter, r *http.Request) {
+	opt, err := pinOptionsFromQuery(r.URL.Query())
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
 	sc := bufio.NewScanner(io.LimitReader(r.Body, 256<<20))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var reqs []PinRequest
@@ -162,17 +177,44 @@ func (d *Daemon) handleAddPins(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
-	res, err := d.AddPins(r.Context(), reqs)
+	res, err := d.AddPinsWith(r.Context(), reqs, opt)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, err)
+		code := http.StatusBadRequest
+		switch {
+		case errors.Is(err, ErrUnreachable):
+			code = http.StatusGatewayTimeout
+		case errors.Is(err, content.ErrTooLarge):
+			code = http.StatusRequestEntityTooLarge
+		case errors.Is(err, content.ErrMalformed):
+			code = http.StatusUnprocessableEntity
+		}
+		httpError(w, code, err)
 		return
 	}
 	writeJSON(w, res)
 }
 
 // AddPins checks and adds pins, assigning each new one a shard; pins
-// already present are skipped.
+// already present are skipped. It is AddPinsWith with no options: pins
+// without a size are walked (see sizecheck.go), given sizes are not
+// checked.
 func (d *Daemon) AddPins(ctx context.Context, reqs []PinRequest) (PinResult, error) {
+	return d.AddPinsWith(ctx, reqs, PinOptions{})
+}
+
+// AddPinsWith checks and adds pins, assigning each new one a shard; pins
+// already present are skipped. New pins without a size are walked first,
+// one after the other, each bounded by opt (a walk that fails fails the
+// whole batch, nothing added); with opt.Check, new pins with a size are
+// queued for a background check.
+func (d *Daemon) AddPinsWith(ctx context.Context, reqs []PinRequest, opt PinOptions) (PinResult, error) {
+	if err := opt.validate(); err != nil {
+		return PinResult{}, err
+	}
+	walked, err := d.walkUnsized(ctx, reqs, opt)
+	if err != nil {
+		return PinResult{}, err
+	}
 	d.addMu.Lock() // shard assignment reads the fill that the previous Add left
 	defer d.addMu.Unlock()
 	var res PinResult
@@ -200,7 +242,15 @@ func (d *Daemon) AddPins(ctx context.Context, reqs []PinRequest) (PinResult, err
 			res.Present++
 			continue
 		}
-		pins = append(pins, pinset.Pin{CID: c, Name: pr.Name, Size: pr.Size, ReplMin: pr.ReplMin, ReplMax: pr.ReplMax, Added: now, Meta: pr.Meta})
+		size := pr.Size
+		if size == 0 {
+			st, ok := walked[c]
+			if !ok { // pinned when walkUnsized looked, removed since
+				return res, fmt.Errorf("pin %d (%s): removed while its DAG was walked; add it again", i+1, c)
+			}
+			size = st.Bytes
+		}
+		pins = append(pins, pinset.Pin{CID: c, Name: pr.Name, Size: size, ReplMin: pr.ReplMin, ReplMax: pr.ReplMax, Added: now, Meta: pr.Meta})
 	}
 	if err := d.assignShards(pins); err != nil {
 		return res, err
@@ -213,6 +263,9 @@ func (d *Daemon) AddPins(ctx context.Context, reqs []PinRequest) (PinResult, err
 	if n > 0 {
 		d.poke()
 	}
+	if res.Walked, err = d.recordSizes(ctx, pins, walked, opt); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
@@ -224,7 +277,11 @@ func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
 	n := 0
 	err := d.pins.List(r.Context(), func(p pinset.Pin) error {
 		n++
-		if err := enc.Encode(pinJSON(p)); err != nil {
+		pj := pinJSON(p)
+		if sc, ok := d.checks.lookup(p.CID); ok {
+			pj.SizeChecked = sc.String()
+		}
+		if err := enc.Encode(pj); err != nil {
 			return err
 		}
 		if n%4096 == 0 && flusher != nil {
@@ -246,6 +303,10 @@ type PinJSON struct {
 	PinRequest
 	Shard int64     `json:"shard"`
 	Added time.Time `json:"added"`
+	// SizeChecked is the outcome of walking the pin's DAG, for pins whose
+	// size was walked or checked: "ok", "pending", "mismatch: walked N",
+	// "unreachable" or "failed: <why>" (see SizeCheck).
+	SizeChecked string `json:"size_checked,omitempty"`
 }
 
 func pinJSON(p pinset.Pin) PinJSON {
@@ -266,6 +327,10 @@ func (d *Daemon) handleRemovePin(w http.ResponseWriter, r *http.Request) {
 	}
 	if n == 0 {
 		httpError(w, http.StatusNotFound, fmt.Errorf("%s is not pinned", c))
+		return
+	}
+	if err := d.checks.forget(r.Context(), c); err != nil {
+		httpError(w, http.StatusInternalServerError, err)
 		return
 	}
 	d.poke()

@@ -60,8 +60,18 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 }
 
-// AddPins sends one batch of pins.
+// AddPins sends one batch of pins, with no options: AddPinsWith.
 func (c *Client) AddPins(ctx context.Context, pins []PinRequest) (PinResult, error) {
+	return c.AddPinsWith(ctx, pins, PinOptions{})
+}
+
+// AddPinsWith sends one batch of pins; opt says how the daemon walks the
+// pins without a size and whether it checks the others (see
+// Daemon.AddPinsWith). Walks can take up to opt's timeout per pin.
+func (c *Client) AddPinsWith(ctx context.Context, pins []PinRequest, opt PinOptions) (PinResult, error) {
+	if err := opt.validate(); err != nil {
+		return PinResult{}, err
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, p := range pins {
@@ -70,7 +80,7 @@ func (c *Client) AddPins(ctx context.Context, pins []PinRequest) (PinResult, err
 		}
 	}
 	var res PinResult
-	return res, c.do(ctx, http.MethodPost, "/v1/pins", &buf, &res)
+	return res, c.do(ctx, http.MethodPost, "/v1/pins"+opt.query(), &buf, &res)
 }
 
 // RemovePin unpins one CID.

@@ -58,6 +58,7 @@ type Daemon struct {
 	ackTab  *ackTable
 	plans   planCache
 	recent  recent
+	checks  *sizeChecks
 
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time
@@ -108,6 +109,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = filepath.Join(home.Dir, "peers.json")
 	pcfg.Blockstore = d.store.Blocks
+	pcfg.DHT = p2pDHT(l.Config.DHT)
 	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -133,6 +135,9 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, err
 	}
 	if d.ackTab, err = openAckTable(ctx, d.store.Datastore); err != nil {
+		return nil, err
+	}
+	if d.checks, err = openSizeChecks(ctx, d.store.Datastore, d.log.With("subsystem", "sizecheck"), d.now); err != nil {
 		return nil, err
 	}
 	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, records.OfferValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
@@ -197,7 +202,8 @@ func (d *Daemon) Pins() *pinset.Set { return d.pins }
 func (d *Daemon) Heads() *headsync.Sync { return d.heads }
 
 // Run runs the node, the head sync, the offer and ACK readers, the
-// publisher and the HTTP API until ctx ends or one of them fails.
+// publisher, the background size checks and the HTTP API until ctx ends
+// or one of them fails.
 func (d *Daemon) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", d.l.Config.API)
 	if err != nil {
@@ -210,7 +216,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "offers", Run: d.readOffers},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "publisher", Run: d.publishLoop},
+		{Name: "dht", Run: d.dhtLoop},
 		{Name: "feed", Run: d.feedLoop},
+		{Name: "sizecheck", Run: d.runSizeChecks},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
 		if d.opt.APIReady != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
-	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/tasks"
@@ -40,6 +39,9 @@ type DaemonOptions struct {
 	// RecordFile, if set, is an IPNS record file to resolve the newest
 	// head from at start (as well as pubsub and peers).
 	RecordFile string
+	// IPFSAPI, if set, overrides the config's ipfs_api for this run: the
+	// kubo RPC API to store content in instead of the embedded store.
+	IPFSAPI string
 }
 
 // Daemon is a running follower.
@@ -59,7 +61,7 @@ type Daemon struct {
 	offers *p2p.Topic
 	acks   *p2p.Topic
 
-	fetcher     *content.Fetcher
+	fetcher     contentStore // the embedded store or kubo; see contentstore.go
 	shards      *shards
 	events      events
 	fetchWakeCh chan struct{}
@@ -90,9 +92,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		d.now = time.Now
 	}
 	d.started = d.now()
+	opened := d // "return nil, err" sets d to nil before this runs
 	defer func() {
 		if err != nil {
-			d.Close()
+			opened.Close()
 		}
 	}()
 	clusterID, err := peer.Decode(l.Cluster.ID)
@@ -117,6 +120,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = home.PeersPath()
 	pcfg.Blockstore = d.store.Blocks
+	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -147,10 +151,17 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}); err != nil {
 		return nil, err
 	}
-	d.fetcher = content.NewFetcher(d.node.DAGService(), d.store.Blocks, d.store.Datastore, content.FetcherConfig{
-		Concurrency: l.Config.FetchConcurrency,
-	})
+	api := l.Config.IPFSAPI
+	if opt.IPFSAPI != "" {
+		api = opt.IPFSAPI
+	}
+	if err := d.openContentStore(ctx, api); err != nil {
+		return nil, err
+	}
 	if err := d.loadShardRecords(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.checkStoredShards(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil

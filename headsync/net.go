@@ -1,6 +1,7 @@
 package headsync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,7 +157,8 @@ func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
 
 // Run receives announcements from the topic and asks connected peers for
 // theirs every askEvery (at once, then often until a first head beyond the
-// checkpoint is known). It returns when ctx ends.
+// checkpoint is known); when the node runs a DHT, it asks the DHT for the
+// cluster's IPNS record on the same cadence. It returns when ctx ends.
 func (n *Net) Run(ctx context.Context) error {
 	sub, err := n.topic.Subscribe()
 	if err != nil {
@@ -198,6 +200,7 @@ func (n *Net) Run(ctx context.Context) error {
 			_, _ = n.s.Consider(ctx, a, FromTopic, m.GetFrom())
 		case <-tick.C:
 			n.askAll(ctx)
+			n.askDHT(ctx)
 			next := n.askEvery
 			if v, ok := n.s.Newest(); !ok || v.Head.Seq == n.s.cfg.CheckpointSeq {
 				next = min(next, time.Second)
@@ -205,6 +208,31 @@ func (n *Net) Run(ctx context.Context) error {
 			tick.Reset(next)
 		}
 	}
+}
+
+// dhtTimeout bounds one DHT lookup of the cluster's record.
+const dhtTimeout = 30 * time.Second
+
+// askDHT looks up the cluster's IPNS record in the DHT, if the node runs
+// one, and considers it like a record from a peer: Consider verifies the
+// record against the cluster name, fetches the head it names and verifies
+// that head's chain. A missing record is not a rejection; an invalid one
+// is recorded like any other.
+func (n *Net) askDHT(ctx context.Context) {
+	if !n.node.DHTEnabled() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, dhtTimeout)
+	defer cancel()
+	raw, err := n.node.GetRecord(ctx, n.s.cfg.Name)
+	if err != nil {
+		n.s.log.Debug("dht lookup", "name", n.s.cfg.Name, "err", err)
+		return
+	}
+	if rec, ok := n.s.Record(); ok && bytes.Equal(rec.Raw, raw) {
+		return // the record we hold already
+	}
+	_, _ = n.s.Consider(ctx, Announcement{Record: raw}, FromDHT, "")
 }
 
 // askAll asks every connected peer that speaks the head protocol.

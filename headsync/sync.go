@@ -33,6 +33,7 @@ const (
 	FromTopic  Source = "topic"
 	FromPeer   Source = "peer"
 	FromFile   Source = "record-file"
+	FromDHT    Source = "dht"
 	FromLocal  Source = "local"
 	FromConfig Source = "checkpoint"
 )

@@ -47,6 +47,7 @@ func TestShardsEndToEnd(t *testing.T) {
 		}
 	}
 	checkLogs(t, ctx, c, shards)
+	checkHolders(t, ctx, c, shards)
 
 	// A fourth follower joins; check continuously that no shard drops
 	// below its minimum while data moves.

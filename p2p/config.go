@@ -118,6 +118,9 @@ type Config struct {
 	// Bitswap tunes content exchange; see BitswapConfig.
 	Bitswap BitswapConfig
 
+	// DHT sets up the optional Kademlia DHT; see DHTConfig. Default: off.
+	DHT DHTConfig
+
 	// Blockstore holds the blocks bitswap serves and stores what it
 	// fetches. Required by New; never written to JSON.
 	Blockstore blockstore.Blockstore
@@ -199,6 +202,7 @@ func DefaultConfig() Config {
 			TargetMessageSize: 256 << 10,
 			PerPeerSendDelay:  50 * time.Microsecond,
 		},
+		DHT: DefaultDHTConfig(),
 	}
 }
 
@@ -300,7 +304,7 @@ func (c *Config) Validate() error {
 	if b.PerPeerSendDelay <= 0 {
 		return invalid("bitswap.per_peer_send_delay", "is %s; want > 0", b.PerPeerSendDelay)
 	}
-	return nil
+	return c.DHT.validate()
 }
 
 // checkTransportAddr accepts /ip4|ip6/<ip>/tcp/<port> and

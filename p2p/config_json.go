@@ -40,6 +40,13 @@ type configJSON struct {
 	RateBurst          *int         `json:"rate_burst,omitempty"`
 	Rejections         *int         `json:"rejections,omitempty"`
 	Bitswap            *bitswapJSON `json:"bitswap,omitempty"`
+	DHT                *dhtJSON     `json:"dht,omitempty"`
+}
+
+type dhtJSON struct {
+	Mode           *DHTMode `json:"mode,omitempty"`
+	Bootstrap      []string `json:"bootstrap,omitempty"`
+	ProtocolPrefix *string  `json:"protocol_prefix,omitempty"`
 }
 
 type bitswapJSON struct {
@@ -69,6 +76,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 			TargetMessageSize: s(c.Bitswap.TargetMessageSize),
 			PerPeerSendDelay:  d(c.Bitswap.PerPeerSendDelay),
 		},
+		DHT: &dhtJSON{Mode: &c.DHT.Mode, Bootstrap: c.DHT.Bootstrap, ProtocolPrefix: &c.DHT.ProtocolPrefix},
 	})
 }
 
@@ -121,6 +129,15 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		setDur(&out.Bitswap.RebroadcastDelay, b.RebroadcastDelay)
 		setSize(&out.Bitswap.TargetMessageSize, b.TargetMessageSize)
 		setDur(&out.Bitswap.PerPeerSendDelay, b.PerPeerSendDelay)
+	}
+	if h := j.DHT; h != nil {
+		if h.Mode != nil {
+			out.DHT.Mode = *h.Mode
+		}
+		if h.Bootstrap != nil {
+			out.DHT.Bootstrap = h.Bootstrap
+		}
+		setStr(&out.DHT.ProtocolPrefix, h.ProtocolPrefix)
 	}
 	*c = out
 	return nil

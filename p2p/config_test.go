@@ -27,6 +27,9 @@ func TestDefaultConfigValid(t *testing.T) {
 	if cfg.Relay || cfg.HolePunching || cfg.NATPortMap || cfg.PeerExchange || cfg.FloodPublish {
 		t.Errorf("defaults enable relay/hole punching/NAT/PX/flood publish: %+v", cfg)
 	}
+	if cfg.DHT.Mode != DHTOff || len(cfg.DHT.Bootstrap) != 0 || cfg.DHT.ProtocolPrefix != "/ipfs" {
+		t.Errorf("DHT defaults = %+v, want off, no bootstrap, /ipfs", cfg.DHT)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -73,6 +76,31 @@ func TestValidate(t *testing.T) {
 		{"target small", func(c *Config) { c.Bitswap.TargetMessageSize = 10 }, "p2p.bitswap.target_message_size"},
 		{"target big", func(c *Config) { c.Bitswap.TargetMessageSize = 8 << 20 }, "p2p.bitswap.target_message_size"},
 		{"per peer delay", func(c *Config) { c.Bitswap.PerPeerSendDelay = 0 }, "p2p.bitswap.per_peer_send_delay"},
+		{"dht server", func(c *Config) { c.DHT.Mode = DHTServer }, ""},
+		{"dht client private", func(c *Config) {
+			c.DHT.Mode, c.DHT.ProtocolPrefix = DHTClient, "/pinfold"
+			c.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1/p2p/" + pid, "/ip4/127.0.0.1/udp/1/quic-v1/p2p/" + pid}
+		}, ""},
+		{"dht auto", func(c *Config) { c.DHT.Mode = DHTAuto }, ""},
+		{"dht mode empty", func(c *Config) { c.DHT.Mode = "" }, "p2p.dht.mode"},
+		{"dht mode bad", func(c *Config) { c.DHT.Mode = "on" }, "p2p.dht.mode"},
+		{"dht mode case", func(c *Config) { c.DHT.Mode = "Server" }, "p2p.dht.mode"},
+		{"dht bootstrap no id", func(c *Config) { c.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "p2p.dht.bootstrap[0]"},
+		{"dht bootstrap garbage", func(c *Config) {
+			c.DHT.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1/p2p/" + pid, "bootstrap.example.com"}
+		}, "p2p.dht.bootstrap[1]"},
+		{"dht bootstrap too many", func(c *Config) {
+			c.DHT.Bootstrap = make([]string, maxBootstrap+1)
+			for i := range c.DHT.Bootstrap {
+				c.DHT.Bootstrap[i] = "/ip4/127.0.0.1/tcp/1/p2p/" + pid
+			}
+		}, "p2p.dht.bootstrap"},
+		{"dht prefix empty", func(c *Config) { c.DHT.ProtocolPrefix = "" }, "p2p.dht.protocol_prefix"},
+		{"dht prefix slash", func(c *Config) { c.DHT.ProtocolPrefix = "/" }, "p2p.dht.protocol_prefix"},
+		{"dht prefix relative", func(c *Config) { c.DHT.ProtocolPrefix = "ipfs" }, "p2p.dht.protocol_prefix"},
+		{"dht prefix trailing", func(c *Config) { c.DHT.ProtocolPrefix = "/ipfs/" }, "p2p.dht.protocol_prefix"},
+		{"dht prefix space", func(c *Config) { c.DHT.ProtocolPrefix = "/my dht" }, "p2p.dht.protocol_prefix"},
+		{"dht prefix long", func(c *Config) { c.DHT.ProtocolPrefix = "/" + strings.Repeat("x", maxProtocolPrefix) }, "p2p.dht.protocol_prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +175,14 @@ func TestConfigJSONPartial(t *testing.T) {
 			func(c Config) bool {
 				return c.ConnGrace == 30*time.Second && c.Bitswap.SearchDelay == 100*time.Millisecond
 			}, ""},
+		{"dht partial", `{"dht":{"mode":"server"}}`,
+			func(c Config) bool { return c.DHT.Mode == DHTServer && c.DHT.ProtocolPrefix == "/ipfs" }, ""},
+		{"dht full", `{"dht":{"mode":"client","bootstrap":["/ip4/127.0.0.1/tcp/1/p2p/12D3KooWEaVjx7z3WQpsbprHNnvRu8mL6ANDJy7bU9KHLupRjYwS"],"protocol_prefix":"/pinfold"}}`,
+			func(c Config) bool {
+				return c.DHT.Mode == DHTClient && len(c.DHT.Bootstrap) == 1 && c.DHT.ProtocolPrefix == "/pinfold"
+			}, ""},
+		{"dht unknown field", `{"dht":{"mode":"server","public_bootstrap":true}}`, nil, "unknown field"},
+		{"dht mode not a string", `{"dht":{"mode":1}}`, nil, "dht"},
 		{"unknown field", `{"mdns":true}`, nil, "unknown field"},
 		{"bad duration", `{"conn_grace":"soon"}`, nil, "soon"},
 		{"duration as number", `{"conn_grace":30}`, nil, "duration"},

@@ -33,6 +33,22 @@
 // can push honest peers out of the bounded list, which the bootstrap list
 // still covers.
 //
+// # DHT
+//
+// Config.DHT can add a Kademlia DHT (go-libp2p-kad-dht) in client,
+// server or auto mode, under a protocol prefix ("/ipfs", the public IPFS
+// DHT, by default; a private network picks its own). It is off by default
+// and has no public bootstrap peers: DHTConfig.Bootstrap lists the only
+// ones it dials itself, and connected peers running a DHT server with the
+// same prefix join its routing table. Its validator accepts IPNS records
+// (boxo's ipns.Validator: signature by the name's key, shape, EOL) under
+// /ipns/ and public keys under /pk/, nothing else; every server checks
+// what it is asked to store and every lookup checks what it receives.
+// PutRecord and GetRecord store and find a name's IPNS record; the
+// record store is in memory, so a restarted node republishes. No address
+// filter is set, so loopback and LAN peers are usable. The DHT starts in
+// New and stops in Close.
+//
 // # Topics
 //
 // Gossipsub runs with StrictSign: every message we publish is signed by

@@ -30,4 +30,16 @@ var (
 	// ErrPeersFile is wrapped by errors reading or writing the remembered
 	// peers file.
 	ErrPeersFile = errors.New("p2p: peers file")
+
+	// ErrDHTDisabled is returned by the DHT methods when Config.DHT.Mode
+	// is off.
+	ErrDHTDisabled = errors.New("p2p: dht disabled")
+
+	// ErrRecordInvalid is wrapped by PutRecord when the DHT's validator
+	// refuses the record (bad signature, wrong name, expired, malformed).
+	ErrRecordInvalid = errors.New("p2p: dht record invalid")
+
+	// ErrRecordNotFound is wrapped by GetRecord when no DHT peer holds a
+	// valid record for the name.
+	ErrRecordNotFound = errors.New("p2p: dht record not found")
 )

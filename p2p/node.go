@@ -16,7 +16,9 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -50,6 +52,8 @@ type Node struct {
 	dag    ipld.DAGService
 	rej    *rejections
 	mesh   *meshView
+	dht    *dht.IpfsDHT               // nil when Config.DHT.Mode is off
+	dhtVal record.NamespacedValidator // the DHT's validator, checked before a put
 
 	bootstrap []peer.AddrInfo // merged by ID, without ourselves
 	mem       *memory         // nil when Config.PeersFile is ""
@@ -68,14 +72,15 @@ type Node struct {
 // gossipsub and bitswap on it. It does not dial anyone: Run does.
 //
 // The host has TCP and QUIC only, the connection manager and a resource
-// manager sized from cfg, no mDNS, no DHT or other routing, no relay,
-// hole punching or NAT port mapping unless cfg asks, no AutoNAT service.
+// manager sized from cfg, no mDNS, no DHT unless cfg.DHT asks (and then
+// no public bootstrap), no relay, hole punching or NAT port mapping
+// unless cfg asks, no AutoNAT service.
 // Gossipsub signs every message and requires valid signatures on every
 // message received (StrictSign). Bitswap (client and server) asks only
 // connected peers.
 //
-// Goroutines: libp2p, gossipsub and bitswap start theirs here; they
-// belong to the Node and stop in Close. logger may be nil.
+// Goroutines: libp2p, the DHT, gossipsub and bitswap start theirs here;
+// they belong to the Node and stop in Close. logger may be nil.
 func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -127,6 +132,11 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 			n.host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Hour)
 		}
 	}
+	n.dhtVal = dhtValidator(n.host)
+	if n.dht, err = newDHT(n.host, cfg.DHT, n.dhtVal); err != nil {
+		_ = n.host.Close()
+		return nil, err
+	}
 
 	n.life, n.psStop = context.WithCancel(context.Background())
 	n.ps, err = pubsub.NewGossipSub(n.life, n.host,
@@ -139,6 +149,9 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	)
 	if err != nil {
 		n.psStop()
+		if n.dht != nil {
+			_ = n.dht.Close()
+		}
 		_ = n.host.Close()
 		return nil, fmt.Errorf("p2p: start gossipsub: %w", err)
 	}
@@ -258,7 +271,7 @@ func bootstrapPeers(list []string, self peer.ID) []peer.AddrInfo {
 	return out
 }
 
-// Close stops Run, gossipsub, bitswap and the host, in that order, and
+// Close stops Run, gossipsub, the DHT, bitswap and the host, in that order, and
 // waits for Run to return. It is idempotent; later calls return the
 // first call's result. Topics and subscriptions stop with it.
 func (n *Node) Close() error {
@@ -269,9 +282,13 @@ func (n *Node) Close() error {
 		close(n.done)
 		n.runWG.Wait()
 		n.psStop()
+		var errDHT error
+		if n.dht != nil {
+			errDHT = n.dht.Close() // waits for the DHT's goroutines
+		}
 		errBlocks := n.blocks.Close() // closes bitswap
 		errHost := n.host.Close()     // closes connmgr, rcmgr, peerstore
-		if err := errors.Join(errBlocks, errHost); err != nil {
+		if err := errors.Join(errDHT, errBlocks, errHost); err != nil {
 			n.closeErr = fmt.Errorf("p2p: close: %w", err)
 		}
 	})

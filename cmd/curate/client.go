@@ -64,6 +64,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "curators\t%s\n", strings.Join(s.Curators, ", "))
 			fmt.Fprintf(w, "peers\t%d connected\n", s.Peers)
 			fmt.Fprintf(w, "pending log\t%d record(s) for the next head\n", s.PendingLog)
+			if len(s.SizeChecks) > 0 {
+				var parts []string
+				for _, k := range []string{curator.CheckPending, curator.CheckOK, curator.CheckMismatch, curator.CheckUnreachable, curator.CheckFailed} {
+					if n := s.SizeChecks[k]; n > 0 {
+						parts = append(parts, fmt.Sprintf("%s %d", k, n))
+					}
+				}
+				fmt.Fprintf(w, "size checks\t%s\n", strings.Join(parts, ", "))
+			}
 			if len(s.Rejected) > 0 {
 				var parts []string
 				for k, v := range s.Rejected {
@@ -82,10 +91,24 @@ func newPinCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "pin", Short: "Add, import, list and remove pins"}
 	var name, size string
 	var replMin, replMax int64
+	var from []string
+	var timeout time.Duration
 	add := &cobra.Command{
 		Use:   "add <cid>",
-		Short: "Pin one CID",
-		Args:  exactArgs(1),
+		Short: "Pin one CID, walking its DAG from the network to learn its size",
+		Long: `Pin one CID.
+
+Without --size, the daemon walks the CID's whole DAG from the network
+(its own block store, then bitswap from its connected peers and from the
+providers given with --from) and pins it with the exact size; the command
+waits for the walk, at most --timeout. The daemon keeps the blocks it
+fetched, so it serves the pin to followers itself.
+
+With --size, the pin is added at once and the daemon checks the size in
+the background; 'curate pin ls' shows the outcome (ok, pending,
+mismatch: walked N, unreachable). A wrong size is reported, never
+changed: fix it with 'curate pin rm' then 'curate pin add' without --size.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(g)
 			if err != nil {
@@ -97,22 +120,35 @@ func newPinCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return usageError{fmt.Errorf("--size: %w", err)}
 				}
+				if s == 0 {
+					return usageError{errors.New("--size: must be above 0 (leave it out to walk the DAG)")}
+				}
 				pr.Size = int64(s)
 			}
-			res, err := c.AddPins(cmd.Context(), []curator.PinRequest{pr})
+			if timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout %s: must be above 0", timeout)}
+			}
+			opt := curator.PinOptions{From: from, Timeout: timeout, Check: pr.Size > 0}
+			res, err := c.AddPinsWith(cmd.Context(), []curator.PinRequest{pr}, opt)
 			if err != nil {
 				return err
 			}
-			if res.Present > 0 {
+			switch {
+			case res.Present > 0:
 				fmt.Fprintf(g.stdout, "%s is already pinned\n", args[0])
-			} else {
-				fmt.Fprintf(g.stdout, "pinned %s\n", args[0])
+			case len(res.Walked) > 0:
+				w := res.Walked[0]
+				fmt.Fprintf(g.stdout, "pinned %s: %s (%d bytes) in %d blocks, walked from the network\n", args[0], ibytes(w.Size), w.Size, w.Blocks)
+			default:
+				fmt.Fprintf(g.stdout, "pinned %s; its size is checked in the background (see 'curate pin ls')\n", args[0])
 			}
 			return nil
 		},
 	}
 	add.Flags().StringVar(&name, "name", "", "name of the pin")
-	add.Flags().StringVar(&size, "size", "", "size of the content, e.g. 4GiB")
+	add.Flags().StringVar(&size, "size", "", "size of the content, e.g. 4GiB (default: walk the DAG to learn it)")
+	add.Flags().StringArrayVar(&from, "from", nil, "provider to dial first, a multiaddr ending in /p2p/<peer ID> (repeatable)")
+	add.Flags().DurationVar(&timeout, "timeout", curator.DefaultWalkTimeout, "bound on walking the DAG")
 	add.Flags().Int64Var(&replMin, "replication-min", 0, "replication minimum (0: cluster default)")
 	add.Flags().Int64Var(&replMax, "replication-max", 0, "replication maximum (0: cluster default)")
 
@@ -128,7 +164,11 @@ a CID optionally followed by a name and a size, separated by tabs (or by
 spaces, the size last). Lines starting with # are comments.
 
 An interrupted import resumes: progress is kept in <file>.progress, and pins
-already present are skipped, never duplicated.`,
+already present are skipped, never duplicated.
+
+A line without a size makes the daemon walk that CID's DAG from the network
+to learn it (as 'curate pin add' does), at most 10 minutes per pin; given
+sizes are taken as they are.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(g)
@@ -145,7 +185,10 @@ already present are skipped, never duplicated.`,
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List every pin (streams; JSON lines with --json)",
-		Args:  exactArgs(0),
+		Long: `List every pin, one per line: CID, shard, size and name, tab-separated,
+and for a pin whose size was walked or is being checked a fifth column:
+ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(g)
 			if err != nil {
@@ -157,6 +200,10 @@ already present are skipped, never duplicated.`,
 			return c.ListPins(cmd.Context(), func(p curator.PinJSON) error {
 				if asJSON {
 					return enc.Encode(p)
+				}
+				if p.SizeChecked != "" {
+					_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\t%s\n", p.CID, p.Shard, p.Size, p.Name, p.SizeChecked)
+					return err
 				}
 				_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\n", p.CID, p.Shard, p.Size, p.Name)
 				return err

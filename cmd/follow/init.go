@@ -9,6 +9,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/kubo"
 )
 
 func newInitCmd(g *globals, name string) *cobra.Command {
@@ -17,6 +18,7 @@ func newInitCmd(g *globals, name string) *cobra.Command {
 		nickname string
 		domain   string
 		listen   []string
+		ipfsAPI  string
 	)
 	cmd := &cobra.Command{
 		Use:   "init <cluster-config>",
@@ -39,6 +41,12 @@ folder <root>/<cluster>, with a config.json you can read and edit.`,
 				cfg.Storage = p
 			}
 			cfg.Nickname, cfg.Domain = nickname, domain
+			if ipfsAPI != "" {
+				if _, err := kubo.ParseAPI(ipfsAPI); err != nil {
+					return usageError{fmt.Errorf("--ipfs-api: %w", err)}
+				}
+				cfg.IPFSAPI = ipfsAPI
+			}
 			if len(listen) > 0 {
 				cfg.Listen = listen
 			}
@@ -60,6 +68,7 @@ folder <root>/<cluster>, with a config.json you can read and edit.`,
 	f.StringVar(&nickname, "nickname", "", "name shown to curators")
 	f.StringVar(&domain, "domain", "", "failure-domain tag (region, organisation)")
 	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
+	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
 	return cmd
 }
 
