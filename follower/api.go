@@ -18,27 +18,28 @@ import (
 // Status is what the control API's GET /v1/status returns: everything
 // `follow status` and the dashboard show.
 type Status struct {
-	Cluster    string               `json:"cluster"`
-	ClusterID  string               `json:"cluster_id"`
-	Peer       string               `json:"peer"`
-	Nickname   string               `json:"nickname,omitempty"`
-	Addrs      []string             `json:"addrs"`
-	Started    time.Time            `json:"started"`
-	Head       *HeadInfo            `json:"head,omitempty"`
-	Record     *RecordInfo          `json:"record,omitempty"`
-	Pinset     PinsetInfo           `json:"pinset"`
-	Pledged    int64                `json:"pledged"`
-	Free       int64                `json:"free"`
-	Peers      int                  `json:"peers"`
-	Curators   []CuratorInfo        `json:"curators"`
-	Assigned   int64                `json:"assigned"` // bytes of the shards assigned by the newest plan
-	Stored     int64                `json:"stored"`   // bytes of the pins stored completely
-	Shards     []ShardStatus        `json:"shards"`
-	Why        string               `json:"why,omitempty"` // why nothing is assigned, when nothing is
-	DiskError  string               `json:"disk_error,omitempty"`
-	Events     []Event              `json:"events,omitempty"`
-	Rejected   map[string]uint64    `json:"rejected"`
-	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
+	Cluster     string               `json:"cluster"`      // the local name the follower was given
+	ClusterName string               `json:"cluster_name"` // the name its curators gave it
+	ClusterID   string               `json:"cluster_id"`
+	Peer        string               `json:"peer"`
+	Nickname    string               `json:"nickname,omitempty"`
+	Addrs       []string             `json:"addrs"`
+	Started     time.Time            `json:"started"`
+	Head        *HeadInfo            `json:"head,omitempty"`
+	Record      *RecordInfo          `json:"record,omitempty"`
+	Pinset      PinsetInfo           `json:"pinset"`
+	Pledged     int64                `json:"pledged"`
+	Free        int64                `json:"free"`
+	Peers       int                  `json:"peers"`
+	Curators    []CuratorInfo        `json:"curators"`
+	Assigned    int64                `json:"assigned"` // bytes of the shards assigned by the newest plan
+	Stored      int64                `json:"stored"`   // bytes of the pins stored completely
+	Shards      []ShardStatus        `json:"shards"`
+	Why         string               `json:"why,omitempty"` // why nothing is assigned, when nothing is
+	DiskError   string               `json:"disk_error,omitempty"`
+	Events      []Event              `json:"events,omitempty"`
+	Rejected    map[string]uint64    `json:"rejected"`
+	Rejections  []headsync.Rejection `json:"recent_rejections,omitempty"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -75,7 +76,7 @@ func (d *Daemon) Status() Status {
 	pledged, free := d.Pledge()
 	st := d.pins.Stats()
 	s := Status{
-		Cluster: d.l.Home.Name, ClusterID: d.l.Cluster.ID, Peer: d.l.ID.String(), Nickname: d.l.Config.Nickname,
+		Cluster: d.l.Home.Name, ClusterName: d.l.Cluster.Name, ClusterID: d.l.Cluster.ID, Peer: d.l.ID.String(), Nickname: d.l.Config.Nickname,
 		Started: d.started, Pledged: pledged, Free: free, Peers: len(d.node.Peers()),
 		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)},
 	}

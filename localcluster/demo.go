@@ -32,6 +32,11 @@ type DemoOptions struct {
 	Out         io.Writer // progress and tables
 	Timeout     time.Duration
 	Logger      *slog.Logger // the daemons' logs; nil discards them
+	// OnStart, when set, is called once the curator runs, before any
+	// content or follower is added: `follow demo` attaches its dashboard
+	// there. The func it returns, when not nil, is called before the
+	// cluster closes; after it returns the cluster must not be used.
+	OnStart func(*Cluster) (detach func())
 }
 
 // DefaultDemo is `follow demo`: about 200 files and 100 MiB in folders,
@@ -78,7 +83,13 @@ func StartDemo(ctx context.Context, opt DemoOptions) (*Cluster, []curator.ShardI
 		c.Close()
 		return nil, nil, err
 	}
+	if opt.OnStart != nil {
+		if detach := opt.OnStart(c); detach != nil {
+			c.onClose = append(c.onClose, detach)
+		}
+	}
 	say("curator started: cluster %s", c.Config.ID)
+
 	added, err := c.Curator.AddContent(ctx, curator.AddRequest{Path: archive, Each: true})
 	if err != nil {
 		return fail(err)

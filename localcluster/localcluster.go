@@ -47,6 +47,7 @@ type Cluster struct {
 	mu        sync.Mutex
 	followers map[string]*Follower
 	errs      []error
+	onClose   []func() // run first by Close (DemoOptions.OnStart's detach)
 }
 
 // Follower is one running follower of a local cluster.
@@ -124,6 +125,9 @@ type FollowerOptions struct {
 	// heartbeat intervals.
 	OfferInterval time.Duration
 	AckInterval   time.Duration
+	// IPFSAPI, if set, is a kubo RPC API the follower stores its shards
+	// in instead of its embedded block store.
+	IPFSAPI string
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -139,6 +143,7 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 		cfg.API = "127.0.0.1:0"
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
+		cfg.IPFSAPI = opt.IPFSAPI
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
 		}
@@ -192,6 +197,10 @@ func (c *Cluster) Followers() map[string]*Follower {
 
 // Close stops every daemon and returns the errors they ended with.
 func (c *Cluster) Close() error {
+	for _, f := range c.onClose {
+		f()
+	}
+	c.onClose = nil
 	c.cancel()
 	c.wg.Wait()
 	c.mu.Lock()

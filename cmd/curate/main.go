@@ -88,6 +88,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newShardsCmd(g),
 		newAddCmd(g),
 		newJoinCmd(g),
+		newDashboardCmd(g),
 	)
 	return root
 }

@@ -118,7 +118,7 @@ func newTopCmd(g *globals) *cobra.Command {
 
 func newClusterCmd(g *globals, name string) *cobra.Command {
 	c := baseCmd(g, "follow "+name, "Commands for cluster "+name)
-	c.AddCommand(newInitCmd(g, name), newInfoCmd(g, name), newRunCmd(g, name), newStatusCmd(g, name), newStopCmd(g, name))
+	c.AddCommand(newInitCmd(g, name), newInfoCmd(g, name), newRunCmd(g, name), newStatusCmd(g, name), newStopCmd(g, name), newDashboardCmd(g, name))
 	return c
 }
 

@@ -17,6 +17,9 @@ func newRunCmd(g *globals, name string) *cobra.Command {
 		logLevel string
 		record   string
 		storage  string
+		ipfsAPI  string
+
+		dashboard bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -41,17 +44,31 @@ pinset, send signed offers with the pledge, and serve a control API on
 					return err
 				}
 			}
-			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record})
+			draw := wantDashboard(g, dashboard)
+			if draw { // logs go to a file while the dashboard draws
+				logFile, err := openDashboardLog(home)
+				if err != nil {
+					return err
+				}
+				defer logFile.Close()
+				logger = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: lvl}))
+			}
+			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI})
 			if err != nil {
 				return err
 			}
 			defer d.Close()
+			if draw {
+				return runWithDashboard(cmd.Context(), g, name, dashboardLogPath(home), d)
+			}
 			return d.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&record, "record", "", "IPNS record file to resolve the newest head from")
 	cmd.Flags().StringVar(&storage, "storage", "", `change the pledge ("500GiB" or "80%") and save it in config.json`)
+	cmd.Flags().StringVar(&ipfsAPI, "ipfs-api", "", "store content in this kubo daemon (its RPC API, e.g. http://127.0.0.1:5001) for this run, overriding config.json's ipfs_api")
+	cmd.Flags().BoolVar(&dashboard, "dashboard", false, "draw the dashboard while running (logs go to follow.log in the data folder; q stops the follower)")
 	return cmd
 }
 

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmux drives a private tmux server (its own socket in a temp dir) so the
+// test never touches a user's sessions.
+type tmux struct {
+	t    *testing.T
+	sock string
+}
+
+func newTmux(t *testing.T) *tmux {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("PINFOLD_REQUIRE_TMUX") != "" {
+			t.Fatalf("tmux not found and PINFOLD_REQUIRE_TMUX is set: %v", err)
+		}
+		t.Skip("tmux not installed (apt-get install tmux); .ci/run installs it")
+	}
+	// Socket paths are limited to about 100 bytes: keep it short.
+	dir, err := os.MkdirTemp("", "pft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &tmux{t: t, sock: filepath.Join(dir, "s")}
+	t.Cleanup(func() {
+		_, _ = m.try("kill-server")
+		os.RemoveAll(dir)
+	})
+	return m
+}
+
+func (m *tmux) try(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "tmux", append([]string{"-S", m.sock}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("tmux %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func (m *tmux) run(args ...string) string {
+	m.t.Helper()
+	out, err := m.try(args...)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return out
+}
+
+// capture returns the visible pane text.
+func (m *tmux) capture() string {
+	out, _ := m.try("capture-pane", "-p", "-t", "dash")
+	return out
+}
+
+// TestDashboardInRealTerminal runs `follow <c> dashboard` in a real
+// terminal (tmux, 100x30) against a follower of a small local cluster:
+// the header shows, a shard row reaches ACKed, the keys move between panes
+// and open help, and q quits cleanly while the follower keeps running.
+func TestDashboardInRealTerminal(t *testing.T) {
+	tm := newTmux(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "curator")
+	root := filepath.Join(dir, "followers")
+	archive := filepath.Join(dir, "archive")
+	if err := os.MkdirAll(archive, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		data := bytes.Repeat([]byte(fmt.Sprintf("part %d of the dashboard archive\n", i)), 40_000)
+		if err := os.WriteFile(filepath.Join(archive, fmt.Sprintf("part-%d.txt", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	run(t, "curate", "--home", home, "init", "dashdemo", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
+		"--head-interval", "500ms", "--replication-min", "1", "--replication-max", "1", "--shard-size", "1MiB")
+	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
+	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
+	run(t, "curate", "--home", home, "add", archive, "--each")
+	cfgPath := filepath.Join(dir, "cluster.json")
+	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
+	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "1GiB", "--listen", "/ip4/127.0.0.1/tcp/0")
+	flog := filepath.Join(dir, "f1.log")
+	f1 := start(t, flog, "follow", "--root", root, "f1", "run")
+	waitFor(t, 30*time.Second, "the follower's control API", func() bool {
+		_, err := followerStatus(root, "f1")
+		return err == nil
+	})
+
+	// remain-on-exit keeps the pane after the dashboard exits, so its exit
+	// status can be read.
+	tm.run("new-session", "-d", "-s", "dash", "-x", "100", "-y", "30",
+		filepath.Join(bin, "follow")+" --root "+root+" f1 dashboard")
+	tm.run("set-option", "-t", "dash", "remain-on-exit", "on")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last screen:\n%s\nfollower log:\n%s", tm.capture(), tail(flog))
+		}
+	})
+
+	screenHas := func(parts ...string) func() bool {
+		return func() bool {
+			s := tm.capture()
+			for _, p := range parts {
+				if !strings.Contains(s, p) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, 30*time.Second, "the dashboard header (cluster names, verified head)", screenHas("f1 (dashdemo)", "head seq", "verified"))
+	waitFor(t, 90*time.Second, "a shard row that reaches ACKed", screenHas("ACKed at seq"))
+
+	// Move the focus from the commitments to the events pane and back; open
+	// and close help.
+	waitFor(t, 10*time.Second, "focus on commitments", screenHas("▸ commitments"))
+	tm.run("send-keys", "-t", "dash", "Tab")
+	waitFor(t, 10*time.Second, "focus on events", screenHas("▸ events"))
+	tm.run("send-keys", "-t", "dash", "BTab")
+	waitFor(t, 10*time.Second, "focus back on commitments", screenHas("▸ commitments"))
+	tm.run("send-keys", "-t", "dash", "?")
+	waitFor(t, 10*time.Second, "the help view", screenHas("next pane", "Quitting it leaves the follower running"))
+	tm.run("send-keys", "-t", "dash", "?")
+	waitFor(t, 10*time.Second, "help closed", func() bool { return !strings.Contains(tm.capture(), "next pane") })
+	tm.run("send-keys", "-t", "dash", "q")
+	waitFor(t, 10*time.Second, "the dashboard to exit", func() bool {
+		out, err := tm.try("display-message", "-p", "-t", "dash", "#{pane_dead}")
+		return err == nil && strings.TrimSpace(out) == "1"
+	})
+	status := strings.TrimSpace(tm.run("display-message", "-p", "-t", "dash", "#{pane_dead_status}"))
+	if status != "0" {
+		t.Fatalf("dashboard exit status %q, want 0; screen:\n%s", status, tm.capture())
+	}
+
+	// Quitting the dashboard never stops the follower it attached to.
+	select {
+	case err := <-f1.done:
+		f1.done <- err
+		t.Fatalf("the follower exited when the dashboard quit: %v", err)
+	default:
+	}
+	out := run(t, "follow", "--root", root, "f1", "status", "--json")
+	var st struct {
+		Shards []shardRow `json:"shards"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Shards) == 0 {
+		t.Fatalf("follower status after the dashboard quit: %v\n%s", err, out)
+	}
+}
+
+// TestDemoDashboardInRealTerminal: on a terminal `follow demo` draws the
+// curator dashboard while it runs, then prints its report and exits 0.
+func TestDemoDashboardInRealTerminal(t *testing.T) {
+	tm := newTmux(t)
+	tm.run("new-session", "-d", "-s", "dash", "-x", "100", "-y", "30",
+		filepath.Join(bin, "follow")+" demo --dir "+filepath.Join(t.TempDir(), "demo"))
+	tm.run("set-option", "-t", "dash", "remain-on-exit", "on")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last screen:\n%s", tm.capture())
+		}
+	})
+	waitFor(t, 60*time.Second, "the demo's dashboard with its members", func() bool {
+		s := tm.capture()
+		return strings.Contains(s, "pinfold demo ·") && strings.Contains(s, "members 3") && strings.Contains(s, "alice")
+	})
+	waitFor(t, 120*time.Second, "the demo to end", func() bool {
+		out, err := tm.try("display-message", "-p", "-t", "dash", "#{pane_dead}")
+		return err == nil && strings.TrimSpace(out) == "1"
+	})
+	if status := strings.TrimSpace(tm.run("display-message", "-p", "-t", "dash", "#{pane_dead_status}")); status != "0" {
+		t.Fatalf("demo exit status %q, want 0; screen:\n%s", status, tm.capture())
+	}
+	if s := tm.capture(); !strings.Contains(s, "demo finished in") || !strings.Contains(s, "HOLDERS (ACKed)") {
+		t.Fatalf("the demo's report is not on the screen after the dashboard closed:\n%s", s)
+	}
+}

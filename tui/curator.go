@@ -1,0 +1,273 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/pinfold/pinfold/curator"
+)
+
+// CuratorModel is the curator dashboard: header, shard health, the members
+// table and the recent heads and ACKs.
+type CuratorModel struct {
+	frame
+	src     CuratorSource
+	snap    CuratorSnapshot
+	now     time.Time
+	members *table
+	heads   *table
+	acks    *table
+}
+
+// Curator pane indexes.
+const (
+	paneMembers = iota
+	paneHeads
+	paneAcks
+)
+
+// maxHistogram is the number of histogram rows: the last one counts the
+// shards with that many ACKed holders or more.
+const maxHistogram = 4
+
+// NewCuratorModel returns the curator dashboard over src.
+func NewCuratorModel(src CuratorSource, opt Options) *CuratorModel {
+	opt = opt.withDefaults()
+	m := &CuratorModel{
+		src: src, now: opt.Now(),
+		members: newTable("members", []column{
+			{title: "PEER", width: 11, sort: true},
+			{title: "NICKNAME", width: 8, flex: true, sort: true},
+			{title: "PLEDGED", width: 9, right: true, sort: true},
+			{title: "ASSIGNED", width: 9, right: true, sort: true},
+			{title: "ACKED", width: 9, right: true, sort: true},
+			{title: "SEEN", width: 5, right: true, sort: true},
+			{title: "STATE", width: 7, sort: true},
+		}, 1),
+		heads: newTable("heads published", []column{
+			{title: "SEQ", width: 6, right: true, sort: true},
+			{title: "AGE", width: 5, right: true},
+			{title: "PINS", width: 7, right: true, sort: true},
+			{title: "MEMB", width: 4, right: true},
+			{title: "LOG", width: 4, right: true, flex: true},
+		}, 0),
+		acks: newTable("ACKs received", []column{
+			{title: "AGE", width: 5, right: true, sort: true},
+			{title: "PEER", width: 11, flex: true, sort: true},
+			{title: "SHARD", width: 5, right: true, sort: true},
+			{title: "STATE", width: 8, sort: true},
+			{title: "SEQ", width: 5, right: true},
+		}, 0),
+	}
+	m.members.empty = "no members yet"
+	m.heads.empty = "no head published yet"
+	m.acks.empty = "no ACK received yet"
+	m.poller.opt = opt
+	m.panes = []*table{m.members, m.heads, m.acks}
+	return m
+}
+
+// Init starts the first fetch.
+func (m *CuratorModel) Init() tea.Cmd { return m.start(fetchCurator(m.src, m.opt)) }
+
+// Update handles keys, resizes, ticks and fetch results. It does no I/O.
+func (m *CuratorModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg)
+	case tea.KeyMsg:
+		return m, m.key(msg, m.page)
+	case tickMsg:
+		return m, m.start(fetchCurator(m.src, m.opt))
+	case curatorMsg:
+		m.now = msg.at
+		if msg.err == nil {
+			m.setSnapshot(msg.snap, msg.at)
+		}
+		return m, m.done(msg.err)
+	}
+	return m, nil
+}
+
+var memberRank = map[string]int{curator.StateActive: 0, curator.StatePending: 1, curator.StateOffline: 2, curator.StateRemoved: 3}
+
+func (m *CuratorModel) setSnapshot(s CuratorSnapshot, now time.Time) {
+	s = cleanCurator(s)
+	m.snap = s
+	m.members.rows = m.members.rows[:0]
+	for _, ml := range s.Members {
+		state := ml.State
+		if state != curator.StateActive {
+			state = warnStyle.Render(state)
+		}
+		m.members.rows = append(m.members.rows, row{
+			cells: []string{shortPeer(ml.Peer), ml.Nickname, ibytes(ml.Pledged),
+				ibytes(ml.Assigned), ibytes(ml.Acked), age(now, ml.LastSeen), state},
+			keys: []key{{s: ml.Peer}, {s: strings.ToLower(ml.Nickname) + "\x00" + ml.Peer}, {n: -float64(ml.Pledged)},
+				{n: -float64(ml.Assigned)}, {n: -float64(ml.Acked)}, {n: float64(now.Sub(ml.LastSeen))},
+				{n: float64(memberRank[ml.State]), s: ml.Peer}},
+		})
+	}
+	m.heads.rows = m.heads.rows[:0]
+	for i, h := range s.Status.RecentHeads {
+		m.heads.rows = append(m.heads.rows, row{
+			cells: []string{fmt.Sprint(h.Seq), age(now, h.Time), fmt.Sprint(h.Pins), fmt.Sprint(h.Members), fmt.Sprint(h.Log)},
+			keys:  []key{{n: float64(i)}, {}, {n: -float64(h.Pins)}},
+		})
+	}
+	m.acks.rows = m.acks.rows[:0]
+	for i, a := range s.Status.RecentAcks {
+		m.acks.rows = append(m.acks.rows, row{
+			cells: []string{age(now, a.Time), shortPeer(a.Peer), fmt.Sprint(a.Shard), a.State, fmt.Sprint(a.Seq)},
+			keys:  []key{{n: float64(i)}, {s: a.Peer}, {n: float64(a.Shard)}, {s: a.State}},
+		})
+	}
+}
+
+// health sums up the shards: counts per status, under-replicated bytes,
+// and a histogram of ACKed holders.
+type health struct {
+	counts     map[string]int
+	underBytes int64 // bytes of shards with fewer ACKed holders than their target
+	missing    int   // copies missing to reach every target
+	hist       [maxHistogram + 1]int
+}
+
+func shardHealth(ss []curator.ShardInfo) health {
+	h := health{counts: map[string]int{}}
+	for _, s := range ss {
+		h.counts[s.Status]++
+		if s.Acked < s.Max {
+			h.underBytes += s.Bytes
+			h.missing += s.Max - s.Acked
+		}
+		h.hist[min(max(s.Acked, 0), maxHistogram)]++
+	}
+	return h
+}
+
+func (h health) summary(total int) string {
+	return fmt.Sprintf("shards %d: below-min %d · under %d · at-target %d · over %d · under-replicated %s (%d copies missing)",
+		total, h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder], h.counts[curator.ShardAtTarget],
+		h.counts[curator.ShardOver], ibytes(h.underBytes), h.missing)
+}
+
+// histogram draws one line per ACKed-holder count.
+func (h health) histogram(barW int) []string {
+	most := 1
+	for _, n := range h.hist {
+		most = max(most, n)
+	}
+	var lines []string
+	for i, n := range h.hist {
+		label := fmt.Sprintf("%d ", i)
+		if i == maxHistogram {
+			label = fmt.Sprintf("%d+", i)
+		}
+		lines = append(lines, fmt.Sprintf("%s ACKed %s %d", label, bar(float64(n)/float64(most), barW), n))
+	}
+	return lines
+}
+
+// block is the shard health as a column of text beside the histogram.
+func (h health) block(total, w, height int) []string {
+	left := []string{
+		titleStyle.Render(fmt.Sprintf("shard health · %d shards", total)),
+		fmt.Sprintf("below-min %d · under %d", h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder]),
+		fmt.Sprintf("at-target %d · over %d", h.counts[curator.ShardAtTarget], h.counts[curator.ShardOver]),
+		"under-replicated " + ibytes(h.underBytes),
+		fmt.Sprintf("%d copies missing", h.missing),
+	}
+	if h.counts[curator.ShardBelowMin] > 0 {
+		left[1] = warnStyle.Render(left[1])
+	}
+	leftW := min(w/2, 30)
+	rightW := w - leftW - 1
+	hist := h.histogram(max(min(rightW-14, 40), 4))
+	return besides(padLines(left[:min(height, len(left))], leftW, height), hist[:min(height, len(hist))], " ")
+}
+
+type curatorLayout struct {
+	hist, members, recent int
+}
+
+func (m *CuratorModel) layout() curatorLayout {
+	_, h := m.size()
+	l := curatorLayout{hist: maxHistogram + 1}
+	fixed := 2 + 1 // header, footer
+	if m.err != nil {
+		fixed++
+	}
+	if m.snap.Note != "" {
+		fixed++
+	}
+	if h-fixed-l.hist < 10 {
+		l.hist = max(h-fixed-10, 0)
+	}
+	rest := max(h-fixed-l.hist, 0)
+	// Members get the rows they need, up to half the room when the recent
+	// panes need the rest.
+	needM := len(m.members.visible()) + 2
+	needR := max(len(m.heads.visible()), len(m.acks.visible())) + 2
+	l.members = min(needM, max(rest/2, rest-needR), rest)
+	l.members = max(l.members, min(rest, 3))
+	l.recent = rest - l.members
+	return l
+}
+
+func (m *CuratorModel) page(i int) int {
+	l := m.layout()
+	if i == paneMembers {
+		return max(l.members-2, 1)
+	}
+	return max(l.recent-2, 1)
+}
+
+// View renders the dashboard to fit the terminal.
+func (m *CuratorModel) View() string {
+	w, h := m.size()
+	title := m.opt.Title
+	if title == "" {
+		title = "pinfold curator"
+	}
+	if !m.loaded {
+		lines := []string{titleStyle.Render(title), ""}
+		if m.err != nil {
+			lines = append(lines, banner("curator", m.err, w))
+		} else {
+			lines = append(lines, "connecting to the curator daemon…")
+		}
+		return join([][]string{padLines(lines, w, h-1), {m.footer(m.opt.QuitNote)}}, w, h)
+	}
+	s := m.snap.Status
+	var blocks [][]string
+	l1 := titleStyle.Render(title) + fmt.Sprintf(" · %s · %s · peers %d · members %d", s.Cluster, shortPeer(s.Peer), s.Peers, s.Members)
+	l2 := "no verified head yet"
+	if s.Head != nil {
+		l2 = fmt.Sprintf("head seq %d %s ago by %s", s.Head.Seq, age(m.now, s.Head.Time), shortPeer(s.Head.Signer))
+	}
+	l2 += fmt.Sprintf(" · pins %d (%s) · pending log %d", s.Pins, ibytes(s.Bytes), s.PendingLog)
+	blocks = append(blocks, []string{l1, l2})
+	if m.snap.Note != "" {
+		blocks = append(blocks, []string{m.snap.Note})
+	}
+	if m.err != nil {
+		blocks = append(blocks, []string{banner("curator", m.err, w)})
+	}
+	l := m.layout()
+	blocks = append(blocks, shardHealth(m.snap.Shards).block(len(m.snap.Shards), w, l.hist))
+	if m.help {
+		blocks = append(blocks, padLines(helpLines("curator daemon", m.opt.Help), w, l.members+l.recent))
+	} else {
+		blocks = append(blocks, m.members.view(w, l.members, m.focus == paneMembers))
+		left := w / 2
+		right := w - left - 1
+		blocks = append(blocks, besides(m.heads.view(left, l.recent, m.focus == paneHeads),
+			m.acks.view(right, l.recent, m.focus == paneAcks), " "))
+	}
+	blocks = append(blocks, []string{m.footer(m.opt.QuitNote)})
+	return join(blocks, w, h)
+}

@@ -1,0 +1,159 @@
+package tui
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pinfold/pinfold/follower"
+)
+
+// maxPlainEvents bounds the events PrintFollower prints.
+const maxPlainEvents = 20
+
+// PrintFollower writes the follower dashboard as plain text (no escape
+// codes), for --plain, pipes and logs. now dates the ages. Fetch rates
+// need two polls and are left out.
+func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
+	s = cleanFollower(s)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	who := s.Peer
+	if s.Nickname != "" {
+		who = s.Nickname + " " + s.Peer
+	}
+	fmt.Fprintf(tw, "follower\tcluster %s, peer %s, up %s\n", clusterLabel(s), who, age(now, s.Started))
+	if s.Head != nil {
+		fmt.Fprintf(tw, "head\tseq %d, %s ago, signed by %s, verified\n", s.Head.Seq, age(now, s.Head.Time), s.Head.Signer)
+	} else {
+		fmt.Fprintf(tw, "head\tnone verified yet\n")
+	}
+	state := "syncing"
+	if s.Pinset.CaughtUp {
+		state = "caught up"
+	}
+	if s.Pinset.Error != "" {
+		state += " (" + s.Pinset.Error + ")"
+	}
+	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), s.Pinset.Shards, state)
+	reach := 0
+	for _, c := range s.Curators {
+		if c.Connected {
+			reach++
+		}
+	}
+	fmt.Fprintf(tw, "network\tpeers %d, curators %d/%d reachable\n", s.Peers, reach, len(s.Curators))
+	fmt.Fprintf(tw, "storage\tpledged %s, assigned %s, stored %s, free disk %s\n", ibytes(s.Pledged), ibytes(s.Assigned), ibytes(s.Stored), ibytes(s.Free))
+	if s.DiskError != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
+	}
+	if len(s.Rejected) > 0 {
+		keys := make([]string, 0, len(s.Rejected))
+		for k := range s.Rejected {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %d", k, s.Rejected[k]))
+		}
+		fmt.Fprintf(tw, "rejected\t%s\n", strings.Join(parts, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\ncommitments (%d)\n", len(s.Shards))
+	if len(s.Shards) == 0 {
+		why := "none assigned yet"
+		if s.Why != "" {
+			why = "none assigned: " + s.Why
+		}
+		fmt.Fprintf(w, "  %s\n", why)
+	} else {
+		fmt.Fprintln(tw, "  SHARD\tSIZE\tPINS\tSTATE\tHOLDERS")
+		for _, r := range s.Shards {
+			st := r.State
+			switch {
+			case r.State == follower.ShardFetching && r.Bytes > 0:
+				st = fmt.Sprintf("fetching %d%% (%s of %s)", int(min(float64(r.Fetched)/float64(r.Bytes), 1)*100), ibytes(r.Fetched), ibytes(r.Bytes))
+			case r.State == follower.ShardStored && r.AckedSeq >= 0:
+				st = fmt.Sprintf("ACKed at seq %d", r.AckedSeq)
+			}
+			if r.Error != "" {
+				st += " ! " + r.Error
+			}
+			holders := fmt.Sprintf("%d/%d", r.Holders, r.Target)
+			if r.Holders < r.Min {
+				holders += " <min"
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\n", r.ID, ibytes(r.Bytes), r.Pins, st, holders)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	rows := eventRows(s, now)
+	fmt.Fprintf(w, "\nevents (%d, newest first)\n", len(rows))
+	for _, r := range rows[:min(len(rows), maxPlainEvents)] {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.cells[0], r.keys[1].s, r.cells[2])
+	}
+	return tw.Flush()
+}
+
+// PrintCurator writes the curator dashboard as plain text (no escape
+// codes). now dates the ages.
+func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
+	snap = cleanCurator(snap)
+	s := snap.Status
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "curator\tcluster %s, peer %s\n", s.Cluster, s.Peer)
+	if s.Head != nil {
+		fmt.Fprintf(tw, "head\tseq %d, %s ago, signed by %s\n", s.Head.Seq, age(now, s.Head.Time), s.Head.Signer)
+	} else {
+		fmt.Fprintf(tw, "head\tnone verified yet\n")
+	}
+	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards\n", s.Pins, ibytes(s.Bytes), s.Shards)
+	fmt.Fprintf(tw, "network\tpeers %d, members %d, curators %d, pending log %d\n", s.Peers, s.Members, len(s.Curators), s.PendingLog)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nmembers (%d)\n", len(snap.Members))
+	if len(snap.Members) > 0 {
+		fmt.Fprintln(tw, "  PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tLAST SEEN\tSTATE")
+		for _, m := range snap.Members {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s (%d)\t%s (%d)\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
+				ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, age(now, m.LastSeen), m.State)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	h := shardHealth(snap.Shards)
+	fmt.Fprintf(w, "\n%s\n", h.summary(len(snap.Shards)))
+	for i, n := range h.hist {
+		label := fmt.Sprint(i)
+		if i == maxHistogram {
+			label += "+"
+		}
+		fmt.Fprintf(w, "  %s ACKed holders: %d shards\n", label, n)
+	}
+
+	fmt.Fprintf(w, "\nheads published (%d, newest first)\n", len(s.RecentHeads))
+	for _, hd := range s.RecentHeads {
+		fmt.Fprintf(tw, "  #%d\t%s ago\t%d pins\t%d members\t%d log\t%s\n", hd.Seq, age(now, hd.Time), hd.Pins, hd.Members, hd.Log, hd.CID)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nACKs received (%d, newest first)\n", len(s.RecentAcks))
+	for _, a := range s.RecentAcks {
+		fmt.Fprintf(tw, "  %s ago\t%s\tshard %d\t%s\tseq %d\t%s\n", age(now, a.Time), a.Peer, a.Shard, a.State, a.Seq, ibytes(a.Bytes))
+	}
+	return tw.Flush()
+}
