@@ -16,6 +16,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pinfold/pinfold/kubo"
 )
 
 // Version is the config file format version this code reads and writes.
@@ -338,6 +340,11 @@ func (f *Follower) Validate() error {
 	}
 	if !isLoopback(f.API) {
 		return invalid("follower.api", "%q is not a loopback address; the control API only listens on 127.0.0.1 or ::1", f.API)
+	}
+	if f.IPFSAPI != "" {
+		if _, err := kubo.ParseAPI(f.IPFSAPI); err != nil {
+			return invalid("follower.ipfs_api", "%v", err)
+		}
 	}
 	if f.OfferInterval <= 0 {
 		return invalid("follower.offer_interval", "must be > 0")

@@ -137,6 +137,20 @@ func TestFollowerValidate(t *testing.T) {
 	if err := f.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "follower.dht.bootstrap[0]") {
 		t.Fatalf("dht bootstrap without peer ID: got %v", err)
 	}
+	for _, api := range []string{"ftp://127.0.0.1:5001", "127.0.0.1", "http://127.0.0.1:5001/api/v0", "/ip4/127.0.0.1/udp/5001"} {
+		f = DefaultFollower()
+		f.IPFSAPI = api
+		if err := f.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "follower.ipfs_api") {
+			t.Fatalf("ipfs_api %q: got %v", api, err)
+		}
+	}
+	for _, api := range []string{"http://127.0.0.1:5001", "127.0.0.1:5001", "/ip4/127.0.0.1/tcp/5001"} {
+		f = DefaultFollower()
+		f.IPFSAPI = api
+		if err := f.Validate(); err != nil {
+			t.Fatalf("ipfs_api %q rejected: %v", api, err)
+		}
+	}
 	f = DefaultFollower()
 	f.FetchConcurrency = 0
 	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "follower.fetch_concurrency") {
