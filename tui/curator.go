@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/pinfold/pinfold/curator"
@@ -65,8 +66,7 @@ func NewCuratorModel(src CuratorSource, opt Options) *CuratorModel {
 	m.members.empty = "no members yet"
 	m.heads.empty = "no head published yet"
 	m.acks.empty = "no ACK received yet"
-	m.poller.opt = opt
-	m.panes = []*table{m.members, m.heads, m.acks}
+	m.frame = newFrame(opt, m.members, m.heads, m.acks)
 	return m
 }
 
@@ -79,7 +79,7 @@ func (m *CuratorModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.resize(msg)
 	case tea.KeyMsg:
-		return m, m.key(msg, m.page)
+		return m, m.handleKey(msg, m.page)
 	case tickMsg:
 		return m, m.start(fetchCurator(m.src, m.opt))
 	case curatorMsg:
@@ -106,7 +106,7 @@ func (m *CuratorModel) setSnapshot(s CuratorSnapshot, now time.Time) {
 		m.members.rows = append(m.members.rows, row{
 			cells: []string{shortPeer(ml.Peer), ml.Nickname, ibytes(ml.Pledged),
 				ibytes(ml.Assigned), ibytes(ml.Acked), age(now, ml.LastSeen), state},
-			keys: []key{{s: ml.Peer}, {s: strings.ToLower(ml.Nickname) + "\x00" + ml.Peer}, {n: -float64(ml.Pledged)},
+			keys: []sortKey{{s: ml.Peer}, {s: strings.ToLower(ml.Nickname) + "\x00" + ml.Peer}, {n: -float64(ml.Pledged)},
 				{n: -float64(ml.Assigned)}, {n: -float64(ml.Acked)}, {n: float64(now.Sub(ml.LastSeen))},
 				{n: float64(memberRank[ml.State]), s: ml.Peer}},
 		})
@@ -115,14 +115,14 @@ func (m *CuratorModel) setSnapshot(s CuratorSnapshot, now time.Time) {
 	for i, h := range s.Status.RecentHeads {
 		m.heads.rows = append(m.heads.rows, row{
 			cells: []string{fmt.Sprint(h.Seq), age(now, h.Time), fmt.Sprint(h.Pins), fmt.Sprint(h.Members), fmt.Sprint(h.Log)},
-			keys:  []key{{n: float64(i)}, {}, {n: -float64(h.Pins)}},
+			keys:  []sortKey{{n: float64(i)}, {}, {n: -float64(h.Pins)}},
 		})
 	}
 	m.acks.rows = m.acks.rows[:0]
 	for i, a := range s.Status.RecentAcks {
 		m.acks.rows = append(m.acks.rows, row{
 			cells: []string{age(now, a.Time), shortPeer(a.Peer), fmt.Sprint(a.Shard), a.State, fmt.Sprint(a.Seq)},
-			keys:  []key{{n: float64(i)}, {s: a.Peer}, {n: float64(a.Shard)}, {s: a.State}},
+			keys:  []sortKey{{n: float64(i)}, {s: a.Peer}, {n: float64(a.Shard)}, {s: a.State}},
 		})
 	}
 }
@@ -155,8 +155,9 @@ func (h health) summary(total int) string {
 		h.counts[curator.ShardOver], ibytes(h.underBytes), h.missing)
 }
 
-// histogram draws one line per ACKed-holder count.
-func (h health) histogram(barW int) []string {
+// histogram draws one line per ACKed-holder count with bar, whose width
+// is set.
+func (h health) histogram(bar progress.Model) []string {
 	most := 1
 	for _, n := range h.hist {
 		most = max(most, n)
@@ -167,13 +168,14 @@ func (h health) histogram(barW int) []string {
 		if i == maxHistogram {
 			label = fmt.Sprintf("%d+", i)
 		}
-		lines = append(lines, fmt.Sprintf("%s ACKed %s %d", label, bar(float64(n)/float64(most), barW), n))
+		lines = append(lines, fmt.Sprintf("%s ACKed %s %d", label, bar.ViewAs(float64(n)/float64(most)), n))
 	}
 	return lines
 }
 
-// block is the shard health as a column of text beside the histogram.
-func (h health) block(total, w, height int) []string {
+// block is the shard health as a column of text beside the histogram,
+// drawn with bar at the width that fits.
+func (h health) block(total, w, height int, bar progress.Model) []string {
 	left := []string{
 		titleStyle.Render(fmt.Sprintf("shard health · %d shards", total)),
 		fmt.Sprintf("below-min %d · under %d", h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder]),
@@ -186,7 +188,8 @@ func (h health) block(total, w, height int) []string {
 	}
 	leftW := min(w/2, 30)
 	rightW := w - leftW - 1
-	hist := h.histogram(max(min(rightW-14, 40), 4))
+	bar.Width = max(min(rightW-14, 40), 4)
+	hist := h.histogram(bar)
 	return besides(padLines(left[:min(height, len(left))], leftW, height), hist[:min(height, len(hist))], " ")
 }
 
@@ -240,7 +243,7 @@ func (m *CuratorModel) View() string {
 		} else {
 			lines = append(lines, "connecting to the curator daemon…")
 		}
-		return join([][]string{padLines(lines, w, h-1), {m.footer(m.opt.QuitNote)}}, w, h)
+		return join([][]string{padLines(lines, w, h-1), {m.footer()}}, w, h)
 	}
 	s := m.snap.Status
 	var blocks [][]string
@@ -258,9 +261,9 @@ func (m *CuratorModel) View() string {
 		blocks = append(blocks, []string{banner("curator", m.err, w)})
 	}
 	l := m.layout()
-	blocks = append(blocks, shardHealth(m.snap.Shards).block(len(m.snap.Shards), w, l.hist))
-	if m.help {
-		blocks = append(blocks, padLines(helpLines("curator daemon", m.opt.Help), w, l.members+l.recent))
+	blocks = append(blocks, shardHealth(m.snap.Shards).block(len(m.snap.Shards), w, l.hist, m.bar))
+	if m.showHelp {
+		blocks = append(blocks, padLines(m.helpScreen("curator daemon"), w, l.members+l.recent))
 	} else {
 		blocks = append(blocks, m.members.view(w, l.members, m.focus == paneMembers))
 		left := w / 2
@@ -268,6 +271,6 @@ func (m *CuratorModel) View() string {
 		blocks = append(blocks, besides(m.heads.view(left, l.recent, m.focus == paneHeads),
 			m.acks.view(right, l.recent, m.focus == paneAcks), " "))
 	}
-	blocks = append(blocks, []string{m.footer(m.opt.QuitNote)})
+	blocks = append(blocks, []string{m.footer()})
 	return join(blocks, w, h)
 }

@@ -56,8 +56,7 @@ func NewFollowerModel(src FollowerSource, opt Options) *FollowerModel {
 	}
 	m.shards.empty = "no shards assigned yet"
 	m.events.empty = "no events yet"
-	m.poller.opt = opt
-	m.panes = []*table{m.shards, m.events}
+	m.frame = newFrame(opt, m.shards, m.events)
 	return m
 }
 
@@ -70,7 +69,7 @@ func (m *FollowerModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.resize(msg)
 	case tea.KeyMsg:
-		return m, m.key(msg, m.page)
+		return m, m.handleKey(msg, m.page)
 	case tickMsg:
 		return m, m.start(fetchFollower(m.src, m.opt))
 	case followerMsg:
@@ -131,7 +130,7 @@ func (m *FollowerModel) shardRow(r follower.ShardStatus) row {
 	}
 	return row{
 		cells: []string{fmt.Sprint(r.ID), ibytes(r.Bytes), fmt.Sprint(r.Pins), m.stateText(r), holders},
-		keys: []key{{n: float64(r.ID)}, {n: -float64(r.Bytes)}, {n: -float64(r.Pins)},
+		keys: []sortKey{{n: float64(r.ID)}, {n: -float64(r.Bytes)}, {n: -float64(r.Pins)},
 			{n: float64(stateRank[r.State]), s: fmt.Sprintf("%020d", r.ID)}, {n: float64(r.Holders - r.Min)}},
 	}
 }
@@ -145,7 +144,10 @@ func (m *FollowerModel) stateText(r follower.ShardStatus) string {
 		if r.Bytes > 0 {
 			frac = float64(r.Fetched) / float64(r.Bytes)
 		}
-		s = fmt.Sprintf("fetching %s %3d%%", bar(frac, 10), int(min(frac, 1)*100))
+		// The percentage is cut, not rounded: 100% only once it is all there.
+		b := m.bar
+		b.Width = 10
+		s = fmt.Sprintf("fetching %s %3d%%", b.ViewAs(frac), int(min(frac, 1)*100))
 		if bps, ok := m.rates[r.ID]; ok {
 			s += " " + rate(bps)
 		}
@@ -192,7 +194,7 @@ func eventRows(s follower.Status, now time.Time) []row {
 		}
 		rows = append(rows, row{
 			cells: []string{age(now, e.t), kind, e.text},
-			keys:  []key{{n: float64(i)}, {s: e.kind, n: 0}, {s: e.text}},
+			keys:  []sortKey{{n: float64(i)}, {s: e.kind, n: 0}, {s: e.text}},
 		})
 	}
 	return rows
@@ -250,7 +252,7 @@ func (m *FollowerModel) View() string {
 		} else {
 			lines = append(lines, "connecting to the follower…")
 		}
-		return join([][]string{padLines(lines, w, h-1), {m.footer(m.opt.QuitNote)}}, w, h)
+		return join([][]string{padLines(lines, w, h-1), {m.footer()}}, w, h)
 	}
 	blocks = append(blocks, m.header(title))
 	if m.err != nil {
@@ -258,13 +260,13 @@ func (m *FollowerModel) View() string {
 	}
 	l := m.layout()
 	blocks = append(blocks, m.storage(w))
-	if m.help {
-		blocks = append(blocks, padLines(helpLines("follower", m.opt.Help), w, l.shards+l.events))
+	if m.showHelp {
+		blocks = append(blocks, padLines(m.helpScreen("follower"), w, l.shards+l.events))
 	} else {
 		blocks = append(blocks, m.shards.view(w, l.shards, m.focus == paneCommitments))
 		blocks = append(blocks, m.events.view(w, l.events, m.focus == paneEvents))
 	}
-	blocks = append(blocks, []string{m.footer(m.opt.QuitNote)})
+	blocks = append(blocks, []string{m.footer()})
 	return join(blocks, w, h)
 }
 
@@ -314,10 +316,11 @@ func (m *FollowerModel) storage(w int) []string {
 		cols = 2
 	}
 	colW := w / cols
-	barW := max(min(colW-10-1-10-3, 40), 4)
+	b := m.bar
+	b.Width = max(min(colW-10-1-10-3, 40), 4)
 	var cellsOut []string
 	for _, it := range items {
-		cellsOut = append(cellsOut, cell(it.name, 10, false)+" "+bar(float64(it.n)/float64(scale), barW)+" "+cell(ibytes(it.n), 10, true))
+		cellsOut = append(cellsOut, cell(it.name, 10, false)+" "+b.ViewAs(float64(it.n)/float64(scale))+" "+cell(ibytes(it.n), 10, true))
 	}
 	var lines []string
 	for i := 0; i < len(cellsOut); i += cols {

@@ -93,8 +93,11 @@ func TestFollowerFilter(t *testing.T) {
 		t.Fatalf("%d rows before filtering, want 7", n)
 	}
 	typeKeys(m, "/", "q", "u", "e") // q is typed, not quit
-	if !m.shards.editing || m.shards.filter != "que" {
-		t.Fatalf("editing %v filter %q", m.shards.editing, m.shards.filter)
+	if !m.shards.editing() || m.shards.filter() != "que" {
+		t.Fatalf("editing %v filter %q", m.shards.editing(), m.shards.filter())
+	}
+	if n := len(m.shards.visible()); n != 2 {
+		t.Fatalf("while typing que: %d rows, want 2 (the filter applies live)", n)
 	}
 	typeKeys(m, "enter")
 	rows := m.shards.visible()
@@ -118,16 +121,33 @@ func TestFollowerFilter(t *testing.T) {
 	}
 	// esc while typing clears the filter.
 	typeKeys(m, "shift+tab", "/", "x", "esc")
-	if m.shards.filter != "" || m.shards.editing {
-		t.Fatalf("esc while typing: filter %q editing %v", m.shards.filter, m.shards.editing)
+	if m.shards.filter() != "" || m.shards.editing() {
+		t.Fatalf("esc while typing: filter %q editing %v", m.shards.filter(), m.shards.editing())
 	}
 	typeKeys(m, "/", "z", "z", "backspace", "enter")
-	if m.shards.filter != "z" || len(m.shards.visible()) != 0 {
-		t.Fatalf("backspace: filter %q rows %d", m.shards.filter, len(m.shards.visible()))
+	if m.shards.filter() != "z" || len(m.shards.visible()) != 0 {
+		t.Fatalf("backspace: filter %q rows %d", m.shards.filter(), len(m.shards.visible()))
 	}
 	if !strings.Contains(m.View(), "no rows match the filter") {
 		t.Fatal("empty filter result not explained")
 	}
+}
+
+// TestFollowerFilterPaste checks pasted text: it never acts as keys, and
+// in the filter control characters are dropped and q is text, not quit.
+func TestFollowerFilterPaste(t *testing.T) {
+	m := loadedFollower(80, 24)
+	if cmd := feed(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("s/q"), Paste: true}); isQuit(cmd) || m.shards.sortCol != 0 || m.shards.editing() {
+		t.Fatalf("a paste acted as keys: quit %v, sort column %d, editing %v", isQuit(cmd), m.shards.sortCol, m.shards.editing())
+	}
+	typeKeys(m, "/")
+	if cmd := feed(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("qu\x1b[2Je\x07"), Paste: true}); isQuit(cmd) {
+		t.Fatal("a pasted q quits while typing a filter")
+	}
+	if f := m.shards.filter(); f != "qu[2Je" {
+		t.Fatalf("pasted filter %q, want control characters dropped", f)
+	}
+	checkFits(t, m.View(), 80, 24)
 }
 
 // TestFollowerRunesAtOnce checks keys that arrive as one multi-rune
@@ -135,8 +155,8 @@ func TestFollowerFilter(t *testing.T) {
 func TestFollowerRunesAtOnce(t *testing.T) {
 	m := loadedFollower(80, 24)
 	typeKeys(m, "/que", "enter")
-	if m.shards.filter != "que" || m.shards.editing {
-		t.Fatalf("filter %q editing %v", m.shards.filter, m.shards.editing)
+	if m.shards.filter() != "que" || m.shards.editing() {
+		t.Fatalf("filter %q editing %v", m.shards.filter(), m.shards.editing())
 	}
 	if cmd := feed(m, press("sq")); !isQuit(cmd) {
 		t.Fatal("q in a multi-rune message does not quit")
@@ -206,12 +226,20 @@ func TestFollowerScroll(t *testing.T) {
 func TestFollowerHelp(t *testing.T) {
 	m := loadedFollower(80, 24)
 	typeKeys(m, "?")
-	if !m.help || !strings.Contains(m.View(), "Quitting it leaves the follower running") {
+	if !m.showHelp || !strings.Contains(m.View(), "Quitting it leaves the follower running") {
 		t.Fatalf("help not shown:\n%s", m.View())
 	}
 	typeKeys(m, "?")
-	if m.help || strings.Contains(m.View(), "Quitting it leaves") {
+	if m.showHelp || strings.Contains(m.View(), "Quitting it leaves") {
 		t.Fatal("help not hidden")
+	}
+	// On a narrow screen the help lines are cut where their text is, not
+	// where padding would be.
+	feed(m, tea.WindowSizeMsg{Width: 50, Height: 24}, press("?"))
+	for _, l := range strings.Split(m.View(), "\n") {
+		if strings.Contains(l, "next pane") && strings.HasSuffix(l, "…") {
+			t.Fatalf("short help line cut at 50 columns: %q", l)
+		}
 	}
 	m2 := NewFollowerModel(staticFollower(followerFixture()), Options{Now: fixedNow, QuitNote: "stops the follower", Help: "Quitting stops the follower too: it runs in this process."})
 	feed(m2, followerMsg{status: followerFixture(), at: now}, press("?"))

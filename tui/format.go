@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/dustin/go-humanize"
@@ -17,14 +18,13 @@ import (
 
 // Styles. With no colour profile (tests, pipes) they render as plain text.
 var (
-	titleStyle   = lipgloss.NewStyle().Bold(true)
-	focusStyle   = lipgloss.NewStyle().Bold(true).Reverse(true)
-	headStyle    = lipgloss.NewStyle().Bold(true).Underline(true)
-	dimStyle     = lipgloss.NewStyle().Faint(true)
-	bannerStyle  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
-	warnStyle    = lipgloss.NewStyle().Foreground(lipgloss.Color("11"))
-	goodStyle    = lipgloss.NewStyle().Foreground(lipgloss.Color("10"))
-	barFillStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("12"))
+	titleStyle  = lipgloss.NewStyle().Bold(true)
+	focusStyle  = lipgloss.NewStyle().Bold(true).Reverse(true)
+	headStyle   = lipgloss.NewStyle().Bold(true).Underline(true)
+	dimStyle    = lipgloss.NewStyle().Faint(true)
+	bannerStyle = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
+	warnStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("11"))
+	goodStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("10"))
 )
 
 func ibytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
@@ -55,15 +55,18 @@ func age(now, t time.Time) string {
 	}
 }
 
-// bar draws a bar of width cells filled to frac (0..1), as plain
-// characters so that tests see them.
-func bar(frac float64, width int) string {
-	if width <= 0 {
-		return ""
-	}
-	frac = min(max(frac, 0), 1)
-	n := int(frac*float64(width) + 0.5)
-	return barFillStyle.Render(strings.Repeat("█", n)) + dimStyle.Render(strings.Repeat("░", width-n))
+// newBar returns the progress bar of the storage, fetch and histogram
+// lines, drawn with ViewAs (a value per redraw: no animation) at a width
+// each caller sets. "█" and "░" keep it legible without colour. It takes
+// the colour profile lipgloss uses rather than detecting its own, so that
+// with none (pipes, tests) it writes no escape codes, like the styles.
+func newBar() progress.Model {
+	return progress.New(
+		progress.WithoutPercentage(),
+		progress.WithFillCharacters('█', '░'),
+		progress.WithSolidFill("12"),
+		progress.WithColorProfile(lipgloss.ColorProfile()),
+	)
 }
 
 // rate formats bytes per second.

@@ -3,6 +3,9 @@ package tui
 import (
 	"strings"
 
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -19,53 +22,72 @@ type frame struct {
 	width, height int
 	panes         []*table
 	focus         int
-	help          bool
+	showHelp      bool // the help screen replaces the panes
+	help          help.Model
+	bar           progress.Model // copied and sized for each bar drawn
 }
 
-// key handles a key press common to both dashboards; page(i) is how many
-// rows pane i shows at the current size.
-func (f *frame) key(msg tea.KeyMsg, page func(i int) int) tea.Cmd {
-	if msg.Type == tea.KeyCtrlC {
-		return tea.Quit
-	}
+func newFrame(opt Options, panes ...*table) frame {
+	return frame{poller: poller{opt: opt}, panes: panes, help: newHelp(), bar: newBar()}
+}
+
+// handleKey handles a key press common to both dashboards; page(i) is how
+// many rows pane i shows at the current size.
+func (f *frame) handleKey(msg tea.KeyMsg, page func(i int) int) tea.Cmd {
 	// Keys typed quickly (or sent by tmux) may arrive as one message of
-	// several runes: handle them one by one.
+	// several runes: handle them one by one, so that "/que" starts a
+	// filter and types "que", and "sq" sorts then quits. A paste keeps its
+	// flag: key.Matches never matches pasted runes, which only type into
+	// a filter.
 	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
+		var cmds []tea.Cmd
 		for _, r := range msg.Runes {
-			if cmd := f.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}, page); cmd != nil {
-				return cmd
+			one := tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt, Paste: msg.Paste}
+			if f.quits(one) {
+				return tea.Quit
 			}
+			cmds = append(cmds, f.handleKey(one, page))
 		}
-		return nil
+		return tea.Batch(cmds...)
 	}
-	if len(f.panes) > 0 && f.panes[f.focus].editing {
-		f.panes[f.focus].editKey(msg)
-		return nil
-	}
-	if f.help {
-		switch msg.String() {
-		case "q":
-			return tea.Quit
-		case "?", "esc":
-			f.help = false
-		}
-		return nil
-	}
-	switch msg.String() {
-	case "q":
+	if f.quits(msg) {
 		return tea.Quit
-	case "?":
-		f.help = true
-	case "tab", "right", "l":
+	}
+	if len(f.panes) == 0 {
+		return nil
+	}
+	t := f.panes[f.focus]
+	switch {
+	case t.editing():
+		return t.editKey(msg)
+	case f.showHelp:
+		if key.Matches(msg, keymap.Help, keymap.Cancel) {
+			f.showHelp = false
+		}
+	case key.Matches(msg, keymap.Help):
+		f.showHelp = true
+	case key.Matches(msg, keymap.Next):
 		f.focus = (f.focus + 1) % len(f.panes)
-	case "shift+tab", "left", "h":
+	case key.Matches(msg, keymap.Prev):
 		f.focus = (f.focus + len(f.panes) - 1) % len(f.panes)
-	case "esc":
-		f.panes[f.focus].filter = ""
 	default:
-		tableKey(f.panes[f.focus], msg, page(f.focus))
+		return t.handleKey(msg, page(f.focus))
 	}
 	return nil
+}
+
+// quits reports whether msg ends the dashboard: ctrl-c always, q unless
+// it is typed into a filter.
+func (f *frame) quits(msg tea.KeyMsg) bool {
+	if key.Matches(msg, keymap.Interrupt) {
+		return true
+	}
+	return key.Matches(msg, keymap.Quit) && !f.editing()
+}
+
+// editing reports whether a filter is being typed in the focused pane.
+func (f *frame) editing() bool {
+	return len(f.panes) > 0 && f.panes[f.focus].editing()
 }
 
 func (f *frame) resize(msg tea.WindowSizeMsg) {
@@ -80,36 +102,32 @@ func (f *frame) size() (int, int) {
 	return w, h
 }
 
-// footer is the key reminder on the last line.
-func (f *frame) footer(note string) string {
-	if len(f.panes) > 0 && f.panes[f.focus].editing {
-		return dimStyle.Render("type to filter · enter apply · esc clear")
+// footer is the key reminder on the last line, cut to the screen width
+// item by item.
+func (f *frame) footer() string {
+	hv := f.help
+	hv.Width, _ = f.size()
+	if f.editing() {
+		return hv.ShortHelpView(keymap.editHelp())
 	}
-	s := "tab pane · ↑↓ scroll · / filter · s sort · ? help · q quit"
-	if note != "" {
-		s += " (" + note + ")"
-	}
-	return dimStyle.Render(s)
+	return hv.ShortHelpView(keymap.shortHelp(f.opt.QuitNote))
 }
 
-// helpLines is the help screen; note replaces its last line.
-func helpLines(what, note string) []string {
-	lines := []string{
-		titleStyle.Render("keys"),
-		"  tab, →, l          next pane",
-		"  shift-tab, ←, h    previous pane",
-		"  ↑ ↓ (k j)          scroll the focused pane",
-		"  pgup pgdn          scroll a page",
-		"  home end (g G)     first / last rows",
-		"  /                  filter the focused pane: type, enter to apply, esc to clear",
-		"  s                  sort the focused pane by the next column",
-		"  ?                  this help (esc or ? closes it)",
-		"  q, ctrl-c          quit",
-		"",
-		"The dashboard polls the " + what + "'s control API and never changes anything.",
+// helpScreen is the help screen of the dashboard watching what.
+func (f *frame) helpScreen(what string) []string {
+	// No width: help.Model would replace a column wider than the screen
+	// with "…", where cutting its lines (padLines) keeps what fits.
+	hv := f.help
+	hv.Width = 0
+	lines := []string{titleStyle.Render("keys")}
+	for _, l := range strings.Split(hv.FullHelpView(keymap.fullHelp()), "\n") {
+		// help.Model pads every line to the longest; on a narrow screen
+		// that padding would be cut with "…" as if text were missing.
+		lines = append(lines, strings.TrimRight(l, " "))
 	}
-	if note != "" {
-		return append(lines, note)
+	lines = append(lines, "", "The dashboard polls the "+what+"'s control API and never changes anything.")
+	if f.opt.Help != "" {
+		return append(lines, f.opt.Help)
 	}
 	return append(lines, "Quitting it leaves the "+what+" running.")
 }

@@ -1,11 +1,24 @@
 package tui
 
+// The panes are drawn by this table rather than bubbles/table (v0.21):
+// the dashboards need a column that takes the width the others leave,
+// right-aligned numbers, sorting by any column and filtering, and
+// bubbles/table has none of these. It also moves a selected row where a
+// pane here scrolls, and it cuts cells with runewidth.Truncate, which
+// counts escape codes as text: cells that carry a colour (a fetch bar, a
+// warning) would be cut short or lose their reset. Wrapping it would keep
+// all of this file's work and add a translation layer, so only the
+// filter prompt comes from bubbles (textinput).
+
 import (
 	"cmp"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 )
@@ -20,8 +33,8 @@ type column struct {
 	sort  bool // s cycles through the sortable columns
 }
 
-// key is the sort key of one cell: numbers compare before strings.
-type key struct {
+// sortKey is the sort key of one cell: numbers compare before strings.
+type sortKey struct {
 	n float64
 	s string
 }
@@ -29,7 +42,7 @@ type key struct {
 // row is one table row: its cells as shown and one sort key per column.
 type row struct {
 	cells []string
-	keys  []key
+	keys  []sortKey
 }
 
 // table is a pane listing rows: it scrolls, filters and sorts them. It is
@@ -38,21 +51,35 @@ type table struct {
 	name    string
 	cols    []column
 	rows    []row
-	sortCol int // index into cols
-	filter  string
-	editing bool // the filter is being typed
-	offset  int  // first visible row
+	sortCol int             // index into cols
+	input   textinput.Model // the filter; focused while it is typed
+	offset  int             // first visible row
 	empty   string
 }
 
 func newTable(name string, cols []column, sortCol int) *table {
-	return &table{name: name, cols: cols, sortCol: sortCol}
+	in := textinput.New()
+	in.Prompt = "filter: "
+	in.PromptStyle = dimStyle
+	// A blinking cursor needs its tick messages routed back to the input
+	// through the dashboard; a steady one shows as well where to type.
+	in.Cursor.SetMode(cursor.CursorStatic)
+	// ctrl-v would read the clipboard by running a helper program (xclip,
+	// pbpaste…); the terminal's own paste still types the text.
+	in.KeyMap.Paste.SetEnabled(false)
+	return &table{name: name, cols: cols, sortCol: sortCol, input: in}
 }
+
+// filter is the text rows must contain, applied while it is typed.
+func (t *table) filter() string { return t.input.Value() }
+
+// editing reports whether the filter is being typed.
+func (t *table) editing() bool { return t.input.Focused() }
 
 // visible returns the rows that pass the filter, sorted.
 func (t *table) visible() []row {
 	var out []row
-	f := strings.ToLower(t.filter)
+	f := strings.ToLower(t.filter())
 	for _, r := range t.rows {
 		if f == "" || strings.Contains(strings.ToLower(ansi.Strip(strings.Join(r.cells, " "))), f) {
 			out = append(out, r)
@@ -90,25 +117,23 @@ func (t *table) scroll(delta, page int) {
 	t.offset = min(max(t.offset+delta, 0), max(n-page, 0))
 }
 
-// editKey handles a key while the filter is typed: runes extend it,
-// backspace shortens it, enter applies it, esc clears it.
-func (t *table) editKey(msg tea.KeyMsg) {
-	switch msg.Type {
-	case tea.KeyEnter:
-		t.editing = false
-	case tea.KeyEsc:
-		t.editing = false
-		t.filter = ""
-	case tea.KeyBackspace:
-		if r := []rune(t.filter); len(r) > 0 {
-			t.filter = string(r[:len(r)-1])
-		}
-	case tea.KeySpace:
-		t.filter += " "
-	case tea.KeyRunes:
-		t.filter += clean(string(msg.Runes))
-	}
+// editKey handles a key while the filter is typed: enter keeps it, esc
+// clears it, and the text input takes the rest (runes, backspace, cursor
+// moves). Control characters typed or pasted are dropped by the input.
+func (t *table) editKey(msg tea.KeyMsg) tea.Cmd {
 	t.offset = 0
+	switch {
+	case key.Matches(msg, keymap.Apply):
+		t.input.Blur()
+	case key.Matches(msg, keymap.Cancel):
+		t.input.Blur()
+		t.input.Reset()
+	default:
+		var cmd tea.Cmd
+		t.input, cmd = t.input.Update(msg)
+		return cmd
+	}
+	return nil
 }
 
 // widths computes the column widths for a total width.
@@ -152,17 +177,19 @@ func (t *table) view(width, height int, focused bool) []string {
 		info += fmt.Sprintf(" · %d-%d", off+1, min(off+page, len(rows)))
 	}
 	info += " · sort " + strings.ToLower(t.cols[t.sortCol].title)
+	var input string
 	switch {
-	case t.editing:
-		info += " · filter: " + t.filter + "▏"
-	case t.filter != "":
-		info += " · filter " + fmt.Sprintf("%q", t.filter)
+	case t.editing():
+		info += " · "
+		input = t.input.View()
+	case t.filter() != "":
+		info += " · filter " + fmt.Sprintf("%q", t.filter())
 	}
 	style := titleStyle
 	if focused {
 		style = focusStyle
 	}
-	lines := []string{style.Render(cell(title, ansi.StringWidth(title), false)) + dimStyle.Render(info)}
+	lines := []string{style.Render(cell(title, ansi.StringWidth(title), false)) + dimStyle.Render(info) + input}
 	ws := t.widths(width)
 	var hdr []string
 	for i, c := range t.cols {
@@ -192,29 +219,31 @@ func (t *table) view(width, height int, focused bool) []string {
 	return padLines(lines, width, height)
 }
 
-// tableKey handles the keys shared by both dashboards on the focused table:
-// scrolling, filtering and sorting. page is the rows the pane shows. It
-// reports whether the key was one of them.
-func tableKey(t *table, msg tea.KeyMsg, page int) bool {
-	switch msg.String() {
-	case "up", "k":
+// handleKey handles the keys shared by both dashboards on the focused
+// table: scrolling, filtering and sorting. page is the rows the pane
+// shows.
+func (t *table) handleKey(msg tea.KeyMsg, page int) tea.Cmd {
+	switch {
+	case key.Matches(msg, keymap.Up):
 		t.scroll(-1, page)
-	case "down", "j":
+	case key.Matches(msg, keymap.Down):
 		t.scroll(1, page)
-	case "pgup":
+	case key.Matches(msg, keymap.PageUp):
 		t.scroll(-max(page, 1), page)
-	case "pgdown":
+	case key.Matches(msg, keymap.PageDown):
 		t.scroll(max(page, 1), page)
-	case "home", "g":
+	case key.Matches(msg, keymap.Top):
 		t.offset = 0
-	case "end", "G":
+	case key.Matches(msg, keymap.Bottom):
 		t.scroll(len(t.rows), page)
-	case "/":
-		t.editing = true
-	case "s":
+	case key.Matches(msg, keymap.Filter):
+		t.offset = 0
+		return t.input.Focus()
+	case key.Matches(msg, keymap.Cancel):
+		t.input.Reset()
+		t.offset = 0
+	case key.Matches(msg, keymap.Sort):
 		t.cycleSort()
-	default:
-		return false
 	}
-	return true
+	return nil
 }
