@@ -176,6 +176,16 @@ func (d *Daemon) plan(ctx context.Context) (*allocation.Plan, assign.Inputs, err
 	return p, in, nil
 }
 
+// HeadMembers returns how many members the newest head lists. Members
+// admitted since then have no part in its allocation until the next head.
+func (d *Daemon) HeadMembers(ctx context.Context) (int, error) {
+	_, in, err := d.plan(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return len(in.Members), nil
+}
+
 // currentDigests returns the content digest of every shard from the pinset.
 func (d *Daemon) currentDigests(ctx context.Context, ids []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(ids))

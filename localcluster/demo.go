@@ -62,9 +62,16 @@ type DemoResult struct {
 // StartDemo builds the demo cluster up to its first settled state: the
 // archive generated and pinned, the first followers joined, every shard
 // held and ACKed by its target of holders, every ACK in a signed head.
-// The caller closes the cluster.
+// The caller closes the cluster. opt.Timeout, when positive, bounds the
+// wait (the cluster itself runs until closed).
 func StartDemo(ctx context.Context, opt DemoOptions) (*Cluster, []curator.ShardInfo, error) {
 	began := time.Now()
+	wait := ctx // what StartDemo waits for; the cluster runs on ctx
+	if opt.Timeout > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, opt.Timeout)
+		defer cancel()
+	}
 	say := sayer(opt.Out, began)
 	archive := filepath.Join(opt.Dir, "archive")
 	say("generating the sample archive: %d files, about %s, in folders", opt.Files, humanize.IBytes(uint64(opt.ArchiveSize)))
@@ -90,7 +97,7 @@ func StartDemo(ctx context.Context, opt DemoOptions) (*Cluster, []curator.ShardI
 	}
 	say("curator started: cluster %s", c.Config.ID)
 
-	added, err := c.Curator.AddContent(ctx, curator.AddRequest{Path: archive, Each: true})
+	added, err := c.Curator.AddContent(wait, curator.AddRequest{Path: archive, Each: true})
 	if err != nil {
 		return fail(err)
 	}
@@ -101,12 +108,12 @@ func StartDemo(ctx context.Context, opt DemoOptions) (*Cluster, []curator.ShardI
 	say("curator published %d pins (%s); shard target %s, replication %d", len(added),
 		humanize.IBytes(uint64(total)), humanize.IBytes(uint64(opt.ShardTarget)), opt.Replication)
 	for i, p := range opt.Pledges {
-		if _, err := c.AddFollower(ctx, demoNames[i], demoFollower(demoNames[i], p)); err != nil {
+		if _, err := c.AddFollower(wait, demoNames[i], demoFollower(demoNames[i], p)); err != nil {
 			return fail(err)
 		}
 		say("follower %s joined, pledging %s", demoNames[i], humanize.IBytes(uint64(p)))
 	}
-	shards, err := waitSettled(ctx, c, len(opt.Pledges), say)
+	shards, err := waitSettled(wait, c, len(opt.Pledges), say)
 	if err != nil {
 		return fail(err)
 	}
@@ -184,7 +191,7 @@ func RunDemo(ctx context.Context, opt DemoOptions) (res DemoResult, err error) {
 	return res, nil
 }
 
-// waitSettled waits until members is the number of members, every shard
+// waitSettled waits until the newest head lists members members, every shard
 // has its target of current ACKs from its assigned holders, each recorded
 // in a signed head's log, and no holder that is no longer assigned still
 // keeps a copy. It prints progress every second.
@@ -200,6 +207,12 @@ func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, 
 		st := c.Curator.Status()
 		if st.Members < members {
 			say("waiting for members: %d of %d admitted", st.Members, members)
+			continue
+		}
+		// Admitted is not allocated: the member table changes at once,
+		// the allocation only with the next head.
+		if n, err := c.Curator.HeadMembers(ctx); err != nil || n < members {
+			say("waiting for a head that lists every member: %d of %d", n, members)
 			continue
 		}
 		shards, err := c.Curator.Shards(ctx)

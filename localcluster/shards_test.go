@@ -3,6 +3,7 @@ package localcluster_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func TestShardsEndToEnd(t *testing.T) {
 		t.Skip("end-to-end with real hosts: skipped with -short")
 	}
 	ctx := context.Background()
-	opt := localcluster.DefaultDemo(t.TempDir(), nil)
+	opt := localcluster.DefaultDemo(t.TempDir(), testLog{t})
 	opt.Files, opt.ArchiveSize, opt.ShardTarget = 120, 16<<20, 1<<20
 	opt.Pledges, opt.Fourth = []int64{8 << 20, 12 << 20, 20 << 20}, 0
 	opt.Timeout = 3 * time.Minute
@@ -162,3 +163,13 @@ func ackKey(p []byte, shard int64) string { return ackKeyString(peer.ID(p).Strin
 func ackKeyString(p string, shard int64) string { return fmt.Sprintf("%s/%d", p, shard) }
 
 func pledge(n int64) configs.Pledge { return configs.Pledge{Bytes: configs.Size(n)} }
+
+// testLog writes each line it is given to the test log: progress shows
+// with -v and on failure.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
