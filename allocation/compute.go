@@ -35,6 +35,13 @@ type engine struct {
 	hCnt    []int32
 	holders []int32
 
+	// version 3 repair state (repair.go)
+	budget int64             // work units the repair may still spend; < 0 once spent
+	nw     int32             // members with a non-zero weight: the length of every ranking
+	rk     map[int32][]int32 // ranking positions past the candidate list, up to repairK
+	held   [][]int32         // shards of each member while a repair runs; nil otherwise
+	grown  []int32           // members that moved copies away since the last roomLeft
+
 	// pass state
 	pos  []int32
 	curM []int32
@@ -50,9 +57,18 @@ type cand struct {
 // Compute returns the allocation of in. It is a pure function of in: the
 // same input, in any order, gives the same Plan on every platform.
 func Compute(in Input) (*Plan, error) {
-	ms, shs, domains, probs, err := canon(in)
+	e, domains, probs, err := compute(in)
 	if err != nil {
 		return nil, err
+	}
+	return e.plan(in, domains, probs), nil
+}
+
+// compute runs the algorithm; Compute turns the engine's state into a Plan.
+func compute(in Input) (*engine, []string, []Problem, error) {
+	ms, shs, domains, probs, err := canon(in)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	e := newEngine(ms, shs)
 	e.candidates()
@@ -75,23 +91,33 @@ func Compute(in Input) (*Plan, error) {
 	capB := balanceCaps(ms, lmax, capTotal, in.Params.Epsilon)
 	hasDomains := len(domains) > 0
 	repair := in.AlgVer >= 2
-	for _, ph := range []struct {
+	swaps := in.AlgVer >= 3
+	if swaps {
+		e.budget = repairBudgetBase + repairBudgetPerShard*int64(len(shs))
+	}
+	minWant := func(s *shard) int32 { return s.min }
+	maxWant := func(s *shard) int32 { return s.max }
+	// pledgePasses are the passes bound by the bare pledge only.
+	pledgePasses := func(want func(*shard) int32, live bool) {
+		if hasDomains {
+			e.pass(hard, want, true, live)
+		}
+		e.pass(hard, want, false, live)
+	}
+	for phase, ph := range []struct {
 		caps  []int64
 		want  func(s *shard) int32
 		floor func(s *shard) int32
 	}{
-		{capA, func(s *shard) int32 { return s.min }, func(*shard) int32 { return 0 }},
-		{capB, func(s *shard) int32 { return s.max }, func(s *shard) int32 { return s.min }},
+		{capA, minWant, func(*shard) int32 { return 0 }},
+		{capB, maxWant, minWant},
 	} {
 		if repair {
 			// Version 2: plain weighted rendezvous first (only pledges
 			// bound it), then every member over its balance bound gives
 			// up the shards it ranks worst; the greedy passes below place
 			// those copies.
-			if hasDomains {
-				e.pass(hard, ph.want, true, false)
-			}
-			e.pass(hard, ph.want, false, false)
+			pledgePasses(ph.want, false)
 			e.trim(ph.caps, ph.floor)
 		}
 		if hasDomains {
@@ -99,21 +125,46 @@ func Compute(in Input) (*Plan, error) {
 		}
 		e.pass(ph.caps, ph.want, false, false)
 		e.frozen = nil // a pledge-bound pass may use any member
-		if hasDomains {
-			e.pass(hard, ph.want, true, false)
+		pledgePasses(ph.want, false)
+		if swaps {
+			// Version 3: moves that make room for the shards the passes
+			// left short, of their minimum first, then (phase B) of
+			// their maximum. Phase A's repair comes before phase B so
+			// that no shard gets more than its minimum while another
+			// could be brought up to it. The passes run again when a
+			// move left room that a shard still short could use.
+			e.repair(minWant, false, hasDomains)
+			if phase == 1 {
+				e.repair(maxWant, false, hasDomains)
+			}
+			if e.roomLeft(ph.want, false) {
+				pledgePasses(ph.want, false)
+			}
+			e.grown = e.grown[:0]
 		}
-		e.pass(hard, ph.want, false, false)
 	}
 	// Offline members keep their places; a shard whose live holders fell
 	// below its minimum gains live holders from further down its ranking.
-	minWant := func(s *shard) int32 { return s.min }
 	for _, caps := range [][]int64{capB, hard} {
 		if hasDomains {
 			e.pass(caps, minWant, true, true)
 		}
 		e.pass(caps, minWant, false, true)
 	}
-	return e.plan(in, domains, probs), nil
+	// Version 3: the same repair for the shards still short of live
+	// holders, moving copies between live members only. A move can free
+	// room that a shard short of its maximum could use: the pledge passes
+	// of phase B run again after the live ones.
+	if swaps {
+		e.repair(minWant, true, hasDomains)
+		if e.roomLeft(minWant, true) {
+			pledgePasses(minWant, true)
+		}
+		if e.roomLeft(maxWant, false) {
+			pledgePasses(maxWant, false)
+		}
+	}
+	return e, domains, probs, nil
 }
 
 func newEngine(ms []member, shs []shard) *engine {
@@ -122,6 +173,9 @@ func newEngine(ms []member, shs []shard) *engine {
 	for i, m := range ms {
 		e.w[i] = uint64(m.cap)
 		e.sw += uint64(m.cap)
+		if m.cap > 0 {
+			e.nw++
+		}
 	}
 	e.load = make([]int64, len(ms))
 	e.hOff = make([]int32, len(shs)+1)

@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"errors"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -9,14 +10,22 @@ import (
 )
 
 // reference is a slow, direct implementation of the algorithm's
-// definition (both versions): every pass sorts every (shard, member) pair
+// definition (every version): every pass sorts every (shard, member) pair
 // of the full ranking and accepts pairs in order; version 2's trim scans
-// every shard for each member over its bound. Compute must agree with it
-// exactly.
+// every shard for each member over its bound; version 3's repair
+// (referenceRepair) sorts each shard's full ranking and finds a member's
+// shards by scanning every shard. Compute must agree with it exactly.
 func reference(in Input) (map[int64][][]byte, error) {
+	out, _, err := referenceBudget(in)
+	return out, err
+}
+
+// referenceBudget is reference, and also returns what is left of the
+// version 3 repair's budget (negative once spent).
+func referenceBudget(in Input) (map[int64][][]byte, int64, error) {
 	ms, shs, domains, _, err := canon(in)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	load := make([]int64, len(ms))
 	hold := make([][]int32, len(shs))
@@ -140,13 +149,16 @@ func reference(in Input) (map[int64][][]byte, error) {
 	if len(domains) > 0 {
 		strictOpts = []bool{true, false}
 	}
-	for _, ph := range []struct {
+	repairAll, budget := referenceRepair(ms, shs, hold, load, strictOpts)
+	minW := func(s shard) int32 { return s.min }
+	maxW := func(s shard) int32 { return s.max }
+	for phase, ph := range []struct {
 		caps  []int64
 		want  func(shard) int32
 		floor func(shard) int32
 	}{
-		{capA, func(s shard) int32 { return s.min }, func(shard) int32 { return 0 }},
-		{capB, func(s shard) int32 { return s.max }, func(s shard) int32 { return s.min }},
+		{capA, minW, func(shard) int32 { return 0 }},
+		{capB, maxW, minW},
 	} {
 		if in.AlgVer >= 2 {
 			for _, strict := range strictOpts {
@@ -161,10 +173,29 @@ func reference(in Input) (map[int64][][]byte, error) {
 		for _, strict := range strictOpts {
 			run(hard, ph.want, strict, false)
 		}
+		if in.AlgVer >= 3 {
+			changed := repairAll(minW, false)
+			if phase == 1 && repairAll(maxW, false) {
+				changed = true
+			}
+			if changed {
+				for _, strict := range strictOpts {
+					run(hard, ph.want, strict, false)
+				}
+			}
+		}
 	}
 	for _, caps := range [][]int64{capB, hard} {
 		for _, strict := range strictOpts {
-			run(caps, func(s shard) int32 { return s.min }, strict, true)
+			run(caps, minW, strict, true)
+		}
+	}
+	if in.AlgVer >= 3 && repairAll(minW, true) {
+		for _, strict := range strictOpts {
+			run(hard, minW, strict, true)
+		}
+		for _, strict := range strictOpts {
+			run(hard, maxW, strict, false)
 		}
 	}
 	out := map[int64][][]byte{}
@@ -173,7 +204,7 @@ func reference(in Input) (map[int64][][]byte, error) {
 			out[s.id] = append(out[s.id], ms[m].peer)
 		}
 	}
-	return out, nil
+	return out, *budget, nil
 }
 
 func TestComputeMatchesReference(t *testing.T) {
@@ -502,4 +533,263 @@ func TestPermuteInverse(t *testing.T) {
 			}
 		}
 	}
+}
+
+// referenceRepair returns version 3's repair (repair.go) over the
+// reference's holders and loads, written from its definition: the first
+// repairK members of each shard's full ranking, a member's shards found by
+// scanning every shard, the budget charged as the definition says (one
+// unit per ranking position read, per member scored when a ranking is read
+// past the members below the candidate threshold, and per shard of a
+// member examined for moves).
+func referenceRepair(ms []member, shs []shard, hold [][]int32, load []int64, strictOpts []bool) (func(want func(shard) int32, live bool) bool, *int64) {
+	budget := int64(repairBudgetBase + repairBudgetPerShard*len(shs))
+	var sw uint64
+	nw := 0
+	for _, m := range ms {
+		sw += uint64(m.cap)
+		if m.cap > 0 {
+			nw++
+		}
+	}
+	ranks := map[int32][]int32{}
+	listLen := map[int32]int{}
+	scanned := map[int32]bool{}
+	ranking := func(s int32) []int32 {
+		if r, ok := ranks[s]; ok {
+			return r
+		}
+		var r []int32
+		sc := map[int32]uint64{}
+		below := 0
+		for mi, m := range ms {
+			if m.cap == 0 {
+				continue
+			}
+			e := scoreOf(m.key, uint64(shs[s].id))
+			r = append(r, int32(mi))
+			sc[int32(mi)] = e
+			// E/w below candidateLoad/sum(w): the precomputed list
+			h1, l1 := bits.Mul64(e, sw)
+			h2, l2 := bits.Mul64(uint64(candidateLoad)<<scoreFrac, uint64(m.cap))
+			if h1 < h2 || (h1 == h2 && l1 < l2) {
+				below++
+			}
+		}
+		sort.Slice(r, func(a, b int) bool {
+			if c := lessScore(sc[r[a]], uint64(ms[r[a]].cap), sc[r[b]], uint64(ms[r[b]].cap)); c != 0 {
+				return c < 0
+			}
+			return r[a] < r[b]
+		})
+		ranks[s], listLen[s] = r, below
+		return r
+	}
+	charge := func(n int64) bool {
+		if budget < n {
+			budget = -1
+			return false
+		}
+		budget -= n
+		return true
+	}
+	rankAt := func(s int32, k int) (int32, bool) {
+		if !charge(1) {
+			return -1, false
+		}
+		r := ranking(s)
+		if k >= listLen[s] {
+			if listLen[s] == len(r) {
+				return -1, false
+			}
+			if !scanned[s] {
+				if !charge(int64(nw)) {
+					return -1, false
+				}
+				scanned[s] = true
+			}
+		}
+		if k < len(r) {
+			return r[k], true
+		}
+		return -1, false
+	}
+	free := func(m int32) int64 { return ms[m].cap - load[m] }
+	canHold := func(s, m int32, strict, live bool, skip int32) bool {
+		if (live && ms[m].offline) || shs[s].excluded(m) {
+			return false
+		}
+		for _, h := range hold[s] {
+			if h == m || (strict && ms[m].domain >= 0 && h != skip && ms[h].domain == ms[m].domain) {
+				return false
+			}
+		}
+		return true
+	}
+	add := func(s, m int32) {
+		hold[s] = append(hold[s], m)
+		load[m] += shs[s].bytes
+	}
+	// room plans moves of m's shards until m has room for s, and applies
+	// them if it gets there (repair.go, makeRoom).
+	room := func(s, m int32, strict, live bool) bool {
+		lack := shs[s].bytes - free(m)
+		var mine, ts []int32
+		for t := range shs {
+			if slices.Contains(hold[t], m) {
+				mine = append(mine, int32(t))
+			}
+		}
+		if !charge(int64(len(mine))) {
+			return false
+		}
+		for _, t := range mine {
+			if !slices.Contains(shs[t].pinned(), m) {
+				ts = append(ts, t)
+			}
+		}
+		sort.SliceStable(ts, func(a, b int) bool { return shs[ts[a]].bytes < shs[ts[b]].bytes })
+		type mv struct{ t, n int32 }
+		var plan []mv
+		inPlan := map[int32]bool{}
+		dest := func(t int32) (int32, bool) {
+			for j := range repairK {
+				n, ok := rankAt(t, j)
+				if !ok {
+					break
+				}
+				if n == m || !canHold(t, n, strict, live, m) {
+					continue
+				}
+				r := free(n)
+				for _, p := range plan {
+					if p.n == n {
+						r -= shs[p.t].bytes
+					}
+				}
+				if r >= shs[t].bytes {
+					return n, true
+				}
+			}
+			return -1, false
+		}
+		for len(plan) < repairMoves {
+			var big, small []int32 // free enough alone, ascending; less, descending
+			for _, t := range ts {
+				if inPlan[t] {
+					continue
+				}
+				if shs[t].bytes >= lack {
+					big = append(big, t)
+				} else {
+					small = append([]int32{t}, small...)
+				}
+			}
+			for i, t := range big {
+				if i == repairK {
+					break
+				}
+				if n, ok := dest(t); ok {
+					plan = append(plan, mv{t, n})
+					for _, p := range plan {
+						hold[p.t] = slices.DeleteFunc(hold[p.t], func(h int32) bool { return h == m })
+						load[m] -= shs[p.t].bytes
+						add(p.t, p.n)
+					}
+					return true
+				}
+				if budget < 0 {
+					return false
+				}
+			}
+			next := false
+			for i, t := range small {
+				if i == repairK {
+					break
+				}
+				if n, ok := dest(t); ok {
+					plan = append(plan, mv{t, n})
+					inPlan[t] = true
+					lack -= shs[t].bytes
+					next = true
+					break
+				}
+				if budget < 0 {
+					return false
+				}
+			}
+			if !next {
+				return false
+			}
+		}
+		return false
+	}
+	one := func(s int32, strict, live bool) bool {
+		b := shs[s].bytes
+		for k := range repairK {
+			m, ok := rankAt(s, k)
+			if !ok {
+				break
+			}
+			if free(m) >= b && canHold(s, m, strict, live, -1) {
+				add(s, m)
+				return true
+			}
+		}
+		for k := 0; k < repairK && budget >= 0; k++ {
+			m, ok := rankAt(s, k)
+			if !ok {
+				break
+			}
+			if ms[m].cap < b || !canHold(s, m, strict, live, -1) {
+				continue
+			}
+			if room(s, m, strict, live) {
+				add(s, m)
+				return true
+			}
+		}
+		return false
+	}
+	return func(want func(shard) int32, live bool) bool {
+		if budget < 0 {
+			return false
+		}
+		var total int64
+		for m := range ms {
+			if !live || !ms[m].offline {
+				total += free(int32(m))
+			}
+		}
+		changed := false
+		for si := range shs {
+			s := int32(si)
+			for {
+				have := 0
+				for _, h := range hold[s] {
+					if !live || !ms[h].offline {
+						have++
+					}
+				}
+				if int32(have) >= want(shs[s]) || shs[s].bytes > total {
+					break
+				}
+				ok := false
+				for _, strict := range strictOpts {
+					if ok = one(s, strict, live); ok || budget < 0 {
+						break
+					}
+				}
+				if !ok {
+					break
+				}
+				changed = true
+				total -= shs[s].bytes
+			}
+			if budget < 0 {
+				break
+			}
+		}
+		return changed
+	}, &budget
 }

@@ -13,13 +13,16 @@
 // The algorithm (Algorithm, Version) ranks members per shard by stratified
 // weighted rendezvous and bounds each member's load at (1+epsilon) times
 // the mean fill. Version 1 is a global greedy matching under that bound.
-// Version 2, the newest, first takes the plain rendezvous assignment, trims
-// each member over its bound by the shards it ranks worst, and places those
-// copies with the same greedy matching, which moves fewer bytes when a
-// member joins, leaves or changes its pledge. Compute computes both, so a
-// published map never changes. docs/allocation.md describes the algorithm,
-// its guarantees, the lower bounds its movement is measured against, and
-// the measured figures. Packer forms shards from pins without reshuffling
-// existing ones. The sim subpackage measures balance, movement and speed
-// on synthetic clusters.
+// Version 2 first takes the plain rendezvous assignment, trims each member
+// over its bound by the shards it ranks worst, and places those copies with
+// the same greedy matching, which moves fewer bytes when a member joins,
+// leaves or changes its pledge. Version 3, the newest, is version 2 plus a
+// bounded repair (repair.go): a shard the matching left short although the
+// pledges have room in pieces gets a holder whose room is made by moving
+// copies of other shards to members with room. Compute computes every
+// version, so a published map never changes. docs/allocation.md describes
+// the algorithm, its guarantees, the lower bounds its movement is measured
+// against, and the measured figures. Packer forms shards from pins without
+// reshuffling existing ones. The sim subpackage measures balance, movement
+// and speed on synthetic clusters.
 package allocation

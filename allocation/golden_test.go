@@ -93,3 +93,40 @@ func TestGoldenScores(t *testing.T) {
 	}
 	golden(t, "scores.txt", b.String())
 }
+
+// TestGoldenRepair pins version 3 plans on which its repair works: the
+// demo's shards with the peer IDs of TestRepairRegression (a copy added
+// after two moves in phase A), and the golden cluster with smaller
+// pledges, larger shards and three members offline (moves for shards
+// short of their maximum, and between live members for a shard short of
+// live holders).
+func TestGoldenRepair(t *testing.T) {
+	var b strings.Builder
+	in := repairCases[1].input(t, 3)
+	tight := goldenInput()
+	tight.AlgVer = 3
+	caps := []int64{21756201, 112591904, 31913223, 37933321, 56725872, 63099254, 0, 40362557, 25669523, 101556971, 38405003, 68446362}
+	bytes := []int64{5552506, 2217698, 4649082, 1456387, 6918913, 7049030, 6597283, 3927503, 2205328, 4487017, 7349263, 3733497,
+		4133549, 1406653, 4147599, 7221026, 2849677, 4535317, 3728899, 1153972, 3639483, 4806186, 5684268, 3299761,
+		4240777, 3235766, 2953233, 2890240, 4026017, 1816092, 2808477, 1771266, 2419588, 2463934, 4481300, 6494784,
+		1748897, 7277815, 4657245, 1989407, 2929763, 5237145, 5879060, 1468719, 4319971, 4011660, 6198764, 6463225}
+	for i := range tight.Members {
+		tight.Members[i].Capacity = caps[i]
+	}
+	for i := range tight.Shards {
+		tight.Shards[i].Bytes = bytes[i]
+	}
+	seq := int64(3)
+	tight.Members[7].Offline, tight.Members[9].Offline = &seq, &seq
+	for _, in := range []Input{in, tight} {
+		p, err := Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, in, p)
+		matchReference(t, in, p)
+		b.WriteString(planText(t, p))
+		b.WriteByte('\n')
+	}
+	golden(t, "repair_v3.txt", b.String())
+}

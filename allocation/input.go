@@ -12,12 +12,13 @@ import (
 // recorded in every signed allocation. Compute computes every version from
 // 1 to Version and refuses anything else, so an improvement ships as a new
 // Version beside the old one and never silently changes a published map.
-// Version 1 is the bounded-load greedy; version 2 (the newest) adds the
-// rendezvous-then-repair step that moves fewer bytes on membership changes
-// (docs/allocation.md).
+// Version 1 is the bounded-load greedy; version 2 adds the
+// rendezvous-then-trim step that moves fewer bytes on membership changes;
+// version 3 (the newest) adds moves that make room for shards left below
+// their replication (docs/allocation.md).
 const (
 	Algorithm = "pinfold/stratified-rendezvous"
-	Version   = 2
+	Version   = 3
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them.
