@@ -233,6 +233,19 @@ func TestComputeMatchesReference(t *testing.T) {
 	}
 }
 
+// shuffled returns a copy of in with its members, shards and overrides in
+// another order.
+func shuffled(rng *rand.Rand, in Input) Input {
+	sh := in
+	sh.Members = slices.Clone(in.Members)
+	sh.Shards = slices.Clone(in.Shards)
+	sh.Overrides = slices.Clone(in.Overrides)
+	rng.Shuffle(len(sh.Members), func(a, b int) { sh.Members[a], sh.Members[b] = sh.Members[b], sh.Members[a] })
+	rng.Shuffle(len(sh.Shards), func(a, b int) { sh.Shards[a], sh.Shards[b] = sh.Shards[b], sh.Shards[a] })
+	rng.Shuffle(len(sh.Overrides), func(a, b int) { sh.Overrides[a], sh.Overrides[b] = sh.Overrides[b], sh.Overrides[a] })
+	return sh
+}
+
 func TestComputeOrderIndependent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for i := range 50 {
@@ -241,13 +254,7 @@ func TestComputeOrderIndependent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh := in
-		sh.Members = slices.Clone(in.Members)
-		sh.Shards = slices.Clone(in.Shards)
-		sh.Overrides = slices.Clone(in.Overrides)
-		rng.Shuffle(len(sh.Members), func(a, b int) { sh.Members[a], sh.Members[b] = sh.Members[b], sh.Members[a] })
-		rng.Shuffle(len(sh.Shards), func(a, b int) { sh.Shards[a], sh.Shards[b] = sh.Shards[b], sh.Shards[a] })
-		rng.Shuffle(len(sh.Overrides), func(a, b int) { sh.Overrides[a], sh.Overrides[b] = sh.Overrides[b], sh.Overrides[a] })
+		sh := shuffled(rng, in)
 		p2, err := Compute(sh)
 		if err != nil {
 			t.Fatal(err)

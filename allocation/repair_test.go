@@ -312,13 +312,7 @@ func TestRepairMatchesReference(t *testing.T) {
 		}
 
 		in.AlgVer = 3
-		sh := in
-		sh.Members = slices.Clone(in.Members)
-		sh.Shards = slices.Clone(in.Shards)
-		sh.Overrides = slices.Clone(in.Overrides)
-		rng.Shuffle(len(sh.Members), func(a, b int) { sh.Members[a], sh.Members[b] = sh.Members[b], sh.Members[a] })
-		rng.Shuffle(len(sh.Shards), func(a, b int) { sh.Shards[a], sh.Shards[b] = sh.Shards[b], sh.Shards[a] })
-		rng.Shuffle(len(sh.Overrides), func(a, b int) { sh.Overrides[a], sh.Overrides[b] = sh.Overrides[b], sh.Overrides[a] })
+		sh := shuffled(rng, in)
 		ps, err := Compute(sh)
 		if err != nil {
 			t.Fatal(err)
