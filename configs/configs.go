@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/kubo"
 )
 
@@ -156,6 +157,12 @@ type Curator struct {
 	ReplicationMax int `json:"replication_max"`
 	// ShardTarget is the target shard size; 0 derives it from pledges.
 	ShardTarget Size `json:"shard_target"`
+	// AllocationVersion, when not 0, is the allocation algorithm version
+	// the next heads record (1 to the newest this pinfold computes), so a
+	// cluster can move to an improved algorithm when its curators choose:
+	// the new map moves data. 0 (the default) keeps the version of the
+	// newest head; new clusters start on the newest version.
+	AllocationVersion int `json:"allocation_version,omitempty"`
 	// RecordValidity and RecordTTL shape the IPNS records published.
 	RecordValidity Duration `json:"record_validity"`
 	RecordTTL      Duration `json:"record_ttl"`
@@ -264,6 +271,9 @@ func (c *Curator) Validate() error {
 	}
 	if c.ShardTarget < 0 {
 		return invalid("curator.shard_target", "is negative")
+	}
+	if c.AllocationVersion < 0 || c.AllocationVersion > allocation.Version {
+		return invalid("curator.allocation_version", "is %d; want 0 (keep the cluster's) or 1 to %d", c.AllocationVersion, allocation.Version)
 	}
 	if c.RecordValidity <= 0 {
 		return invalid("curator.record_validity", "must be > 0")

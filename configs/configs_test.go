@@ -88,6 +88,8 @@ func TestCuratorValidate(t *testing.T) {
 		{"no listen", func(c *Curator) { c.Listen = nil }, "curator.listen"},
 		{"bad listen", func(c *Curator) { c.Listen = []string{"tcp://x"} }, "curator.listen[0]"},
 		{"interval", func(c *Curator) { c.HeadInterval = 0 }, "curator.head_interval"},
+		{"allocation version", func(c *Curator) { c.AllocationVersion = 99 }, "curator.allocation_version"},
+		{"negative allocation version", func(c *Curator) { c.AllocationVersion = -1 }, "curator.allocation_version"},
 		{"allowlist", func(c *Curator) { c.Allowlist = []string{"bob"} }, "curator.allowlist[0]"},
 		{"dht mode", func(c *Curator) { c.DHT.Mode = "on" }, "curator.dht.mode"},
 		{"dht mode empty", func(c *Curator) { c.DHT.Mode = "" }, "curator.dht.mode"},

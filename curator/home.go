@@ -139,9 +139,13 @@ func (h Home) Init(ctx context.Context, opt InitOptions) (res InitResult, err er
 		Time:    opt.Now.UnixMilli(),
 		Trust:   [][]byte{[]byte(curID)},
 	}
+	algVer := int64(AllocationVersion)
+	if cfg.AllocationVersion != 0 {
+		algVer = int64(cfg.AllocationVersion)
+	}
 	state := dag.State{Allocation: dag.Allocation{
 		Algorithm: AllocationAlgorithm,
-		AlgVer:    AllocationVersion,
+		AlgVer:    algVer,
 		Params: dag.AllocParams{
 			ReplMin:     int64(cfg.ReplicationMin),
 			ReplMax:     int64(cfg.ReplicationMax),

@@ -150,6 +150,9 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	alloc.Log = nil
 	alloc.Params.ReplMin = int64(d.l.Config.ReplicationMin)
 	alloc.Params.ReplMax = int64(d.l.Config.ReplicationMax)
+	if v := d.l.Config.AllocationVersion; v != 0 {
+		alloc.AlgVer = int64(v) // the curators chose to move the cluster to v
+	}
 	head := dag.Head{
 		Version: dag.Version,
 		Cluster: parent.Head.Cluster,

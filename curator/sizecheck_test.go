@@ -110,6 +110,14 @@ func startDaemon(t *testing.T) (*Daemon, *Client) {
 	if _, err := home.Init(ctx, InitOptions{Name: "test", Config: cfg, Now: time.Now(), Rand: rand.Reader}); err != nil {
 		t.Fatal(err)
 	}
+	return runDaemon(t, home)
+}
+
+// runDaemon opens and runs the daemon of an initialised home, returning it
+// with a client for its API; both stop at cleanup.
+func runDaemon(t *testing.T, home Home) (*Daemon, *Client) {
+	t.Helper()
+	ctx := context.Background()
 	ready := make(chan string, 1)
 	d, err := OpenDaemon(ctx, home, DaemonOptions{APIReady: func(a string) { ready <- a }})
 	if err != nil {
