@@ -41,6 +41,24 @@ type Status struct {
 	// SizeChecks counts the pins whose DAG was walked or is queued, by
 	// SizeCheck state.
 	SizeChecks map[string]int `json:"size_checks,omitempty"`
+	// DHT is the state of publishing the IPNS record to the DHT; nil
+	// when the DHT is off.
+	DHT *DHTInfo `json:"dht,omitempty"`
+}
+
+// DHTInfo is the DHT side of a curator's status.
+type DHTInfo struct {
+	Mode  string `json:"mode"`
+	Peers int    `json:"peers"` // in the routing table
+	// LastPut is when the record (of head LastSeq) was last put without
+	// error; zero before the first.
+	LastPut time.Time `json:"last_put,omitzero"`
+	LastSeq uint64    `json:"last_seq,omitempty"`
+	// LastError is why the newest put failed; empty once one succeeds.
+	LastError string `json:"last_error,omitempty"`
+	// Next is when the next put is due at the latest (a new record is put
+	// at once).
+	Next time.Time `json:"next_put,omitzero"`
 }
 
 // HeadInfo describes a verified head.
@@ -138,6 +156,11 @@ func (d *Daemon) Status() Status {
 	s.RecentHeads, s.RecentAcks = d.recent.snapshot()
 	if n := d.checks.counts(); len(n) > 0 {
 		s.SizeChecks = n
+	}
+	if d.node.DHTEnabled() {
+		info := d.dht.get()
+		info.Mode, info.Peers = d.l.Config.DHT.Mode, d.node.DHTPeers()
+		s.DHT = &info
 	}
 	return s
 }

@@ -59,6 +59,7 @@ type Daemon struct {
 	plans   planCache
 	recent  recent
 	checks  *sizeChecks
+	dht     dhtState
 
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time

@@ -3,6 +3,7 @@ package curator
 import (
 	"bytes"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/pinfold/pinfold/configs"
@@ -23,6 +24,24 @@ const (
 	// MaxRecordAge) even while they are valid.
 	dhtRepublishMax = 12 * time.Hour
 )
+
+// dhtState is what dhtLoop last did, for the status.
+type dhtState struct {
+	mu   sync.Mutex
+	info DHTInfo
+}
+
+func (s *dhtState) get() DHTInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+func (s *dhtState) update(f func(*DHTInfo)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.info)
+}
 
 // p2pDHT maps the config file's DHT section onto the node's.
 func p2pDHT(c configs.DHT) p2p.DHTConfig {
@@ -64,10 +83,15 @@ func (d *Daemon) dhtLoop(ctx context.Context) error {
 				next = backoff
 				last = nil
 				d.log.Warn("publish record to DHT", "seq", rec.Seq, "retry_in", next, "dht_peers", d.node.DHTPeers(), "err", err)
+				d.dht.update(func(i *DHTInfo) { i.LastError, i.Next = err.Error(), d.now().Add(next) })
 			default:
 				backoff = 0
 				last = rec.Raw
 				d.log.Info("published record to DHT", "seq", rec.Seq, "head", rec.Head, "dht_peers", d.node.DHTPeers())
+				now := d.now()
+				d.dht.update(func(i *DHTInfo) {
+					i.LastPut, i.LastSeq, i.LastError, i.Next = now, rec.Seq, "", now.Add(next)
+				})
 			}
 			timer.Reset(next)
 		}

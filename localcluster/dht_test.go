@@ -26,10 +26,11 @@ import (
 // dhtPrefix keeps the test DHT apart from any other on the machine.
 const dhtPrefix = "/pinfold-test"
 
-// dhtClient starts a bare node, not part of the cluster (no cluster
+// dhtPeer starts a bare node, not part of the cluster (no cluster
 // bootstrap, no topics), whose only link to anyone is the DHT bootstrap
-// list: the curator.
-func dhtClient(t *testing.T, c *localcluster.Cluster) *p2p.Node {
+// list: the curator. It is a DHT server, so that the curator's puts have
+// a remote peer to store the record at.
+func dhtPeer(t *testing.T, c *localcluster.Cluster) *p2p.Node {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -38,7 +39,7 @@ func dhtClient(t *testing.T, c *localcluster.Cluster) *p2p.Node {
 	cfg := p2p.DefaultConfig()
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Blockstore = blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	cfg.DHT = p2p.DHTConfig{Mode: p2p.DHTClient, ProtocolPrefix: dhtPrefix}
+	cfg.DHT = p2p.DHTConfig{Mode: p2p.DHTServer, ProtocolPrefix: dhtPrefix}
 	for _, a := range c.Curator.Node().Addrs() {
 		cfg.DHT.Bootstrap = append(cfg.DHT.Bootstrap, a.String())
 	}
@@ -52,10 +53,10 @@ func dhtClient(t *testing.T, c *localcluster.Cluster) *p2p.Node {
 	t.Cleanup(func() {
 		cancel()
 		if err := n.Close(); err != nil {
-			t.Errorf("close DHT client: %v", err)
+			t.Errorf("close DHT peer: %v", err)
 		}
 		if err := <-done; err != nil {
-			t.Errorf("DHT client Run: %v", err)
+			t.Errorf("DHT peer Run: %v", err)
 		}
 	})
 	return n
@@ -109,8 +110,18 @@ func TestCuratorPublishesRecordToDHT(t *testing.T) {
 		return ok && rec && v.Head.Seq >= 1
 	})
 
-	client := dhtClient(t, c)
-	waitFor(t, 30*time.Second, "the DHT client's routing table", func() bool { return client.DHTPeers() >= 1 })
+	// No other DHT peer yet: the put fails, the status says why, and the
+	// record is served from the curator's own DHT store only.
+	waitFor(t, 30*time.Second, "the status to report a failed put", func() bool {
+		d := c.Curator.Status().DHT
+		return d != nil && d.LastError != ""
+	})
+	if d := c.Curator.Status().DHT; !d.LastPut.IsZero() || d.Peers != 0 || d.Next.IsZero() {
+		t.Errorf("DHT status with no DHT peer: %+v", *d)
+	}
+
+	client := dhtPeer(t, c)
+	waitFor(t, 30*time.Second, "the DHT peer's routing table", func() bool { return client.DHTPeers() >= 1 })
 	waitFor(t, 30*time.Second, "the first head's record in the DHT", func() bool {
 		return resolves(t, client, name, first)
 	})
@@ -145,6 +156,36 @@ func TestCuratorPublishesRecordToDHT(t *testing.T) {
 	})
 	if rej, _ := sync.Rejections(); len(rej) != 0 {
 		t.Errorf("DHT-only Sync rejected candidates: %+v", rej)
+	}
+
+	// The status says so: the record of the second head (or a later
+	// one) was put at a remote DHT server, no error since, a next put is
+	// due. (Before the DHT peer came, puts failed: the curator then
+	// served the record from its own DHT store only.)
+	waitFor(t, 30*time.Second, "the status to report the second head's put", func() bool {
+		d := c.Curator.Status().DHT
+		return d != nil && d.LastSeq >= uint64(second.Head.Seq)
+	})
+	d := c.Curator.Status().DHT
+	if d.Mode != "server" || d.Peers < 1 || d.LastPut.IsZero() || d.LastError != "" || !d.Next.After(d.LastPut) {
+		t.Errorf("DHT status after a put: %+v", *d)
+	}
+}
+
+// TestDHTOffNoStatus: with the DHT off (the default) the status has no
+// DHT section.
+func TestDHTOffNoStatus(t *testing.T) {
+	c, err := localcluster.Start(context.Background(), localcluster.Options{Dir: t.TempDir(), Curator: configs.DefaultCurator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	}()
+	if d := c.Curator.Status().DHT; d != nil {
+		t.Fatalf("DHT off, status has %+v", *d)
 	}
 }
 

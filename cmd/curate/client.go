@@ -73,6 +73,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(w, "size checks\t%s\n", strings.Join(parts, ", "))
 			}
+			if s.DHT != nil {
+				fmt.Fprintf(w, "dht\t%s\n", dhtLine(*s.DHT, time.Now()))
+			}
 			if len(s.Rejected) > 0 {
 				var parts []string
 				for k, v := range s.Rejected {
@@ -469,4 +472,19 @@ func shortPeer(p string) string {
 		return p[:4] + "…" + p[len(p)-6:]
 	}
 	return p
+}
+
+// dhtLine says how publishing the record to the DHT goes.
+func dhtLine(i curator.DHTInfo, now time.Time) string {
+	line := fmt.Sprintf("%s, routing table %d", i.Mode, i.Peers)
+	if !i.LastPut.IsZero() {
+		line += fmt.Sprintf("; record of seq %d put %s ago", i.LastSeq, now.Sub(i.LastPut).Round(time.Second))
+	}
+	if i.LastError != "" {
+		line += "; last put failed: " + i.LastError
+	}
+	if !i.Next.IsZero() {
+		line += fmt.Sprintf("; next put in %s", max(i.Next.Sub(now), 0).Round(time.Second))
+	}
+	return line
 }
