@@ -99,6 +99,11 @@ func (p *proc) kill() {
 	p.done <- nil // later kills return at once
 }
 
+// pause stops the process (SIGSTOP) where it is; resume (SIGCONT) lets it
+// go on. A paused process still dies of kill.
+func (p *proc) pause()  { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+func (p *proc) resume() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+
 // stop sends SIGTERM and waits for a clean exit.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
@@ -146,6 +151,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitForFast is waitFor polling every 2ms, for conditions that hold only
+// briefly.
+func waitForFast(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +31,33 @@ func followerShards(root, name string) ([]shardRow, error) {
 		Shards []shardRow `json:"shards"`
 	}
 	return s.Shards, json.Unmarshal([]byte(out), &s)
+}
+
+// followerShardsAPI is followerShards straight from the control API, a
+// few milliseconds instead of a process start.
+func followerShardsAPI(root, name string) ([]shardRow, error) {
+	addr, err := os.ReadFile(filepath.Join(root, name, "api.addr"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+strings.TrimSpace(string(addr))+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status: %s", resp.Status)
+	}
+	var s struct {
+		Shards []shardRow `json:"shards"`
+	}
+	return s.Shards, json.NewDecoder(resp.Body).Decode(&s)
 }
 
 type curatorShard struct {
@@ -65,7 +95,7 @@ func TestFollowerKilledMidFetch(t *testing.T) {
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	run(t, "curate", "--home", home, "init", "demo", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
 		"--head-interval", "500ms", "--replication-min", "1", "--replication-max", "1", "--shard-size", "16MiB")
-	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
+	cur := start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
 	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
 	run(t, "curate", "--home", home, "add", archive, "--each")
 	cfgPath := filepath.Join(dir, "cluster.json")
@@ -73,21 +103,43 @@ func TestFollowerKilledMidFetch(t *testing.T) {
 	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "1GiB", "--listen", "/ip4/127.0.0.1/tcp/0")
 
 	f1 := start(t, filepath.Join(dir, "f1.log"), "follow", "--root", root, "f1", "run")
+	// Over loopback f1 fetches a shard in a tenth of a second, too fast to
+	// catch part-way by polling. So the curator, its only source, runs in
+	// steps: resumed until f1 has fetched more, then paused (SIGSTOP) while
+	// f1's progress is read, until f1 is seen part-way through a shard.
 	var killedAt shardRow
-	waitFor(t, 60*time.Second, "f1 to be part-way through a shard", func() bool {
-		rows, err := followerShards(root, "f1")
+	var fetched int64
+	t.Cleanup(cur.resume) // before the harness kills it
+	for step := 0; killedAt.Bytes == 0; step++ {
+		if step == 200 {
+			t.Fatalf("f1 never seen part-way through a shard in %d steps", step)
+		}
+		cur.resume()
+		before := fetched
+		waitForFast(t, 60*time.Second, "f1 to fetch more", func() bool {
+			rows, err := followerShardsAPI(root, "f1")
+			if err != nil {
+				return false
+			}
+			fetched = 0
+			for _, r := range rows {
+				fetched += r.Fetched
+			}
+			return fetched > before
+		})
+		cur.pause()
+		rows, err := followerShardsAPI(root, "f1")
 		if err != nil {
-			return false
+			t.Fatal(err)
 		}
 		for _, r := range rows {
 			if r.State == "fetching" && r.Fetched > r.Bytes/4 && r.Fetched < r.Bytes {
 				killedAt = r
-				return true
 			}
 		}
-		return false
-	})
+	}
 	f1.kill()
+	cur.resume()
 	t.Logf("killed f1 with shard %d at %d of %d bytes", killedAt.ID, killedAt.Fetched, killedAt.Bytes)
 	restartLog := filepath.Join(dir, "f1-restart.log")
 	start(t, restartLog, "follow", "--root", root, "f1", "run")
