@@ -26,6 +26,21 @@ func newestAlgVer(t *testing.T, d *Daemon) int64 {
 	return a.AlgVer
 }
 
+// initVersion2 initialises a curator home whose config and genesis head
+// use allocation version 2.
+func initVersion2(t *testing.T) Home {
+	t.Helper()
+	cfg := configs.DefaultCurator()
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.API = "127.0.0.1:0"
+	cfg.AllocationVersion = 2
+	home := Home{Dir: filepath.Join(t.TempDir(), "curator")}
+	if _, err := home.Init(context.Background(), InitOptions{Name: "test", Config: cfg, Now: time.Now(), Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // TestAllocationVersionMove: a cluster started on version 2 stays on it
 // until its curator's config names another version; the next head then
 // records that version, without any other change to publish.
@@ -34,14 +49,7 @@ func TestAllocationVersionMove(t *testing.T) {
 		t.Skip("needs two allocation versions besides version 1")
 	}
 	ctx := context.Background()
-	cfg := configs.DefaultCurator()
-	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.API = "127.0.0.1:0"
-	cfg.AllocationVersion = 2
-	home := Home{Dir: filepath.Join(t.TempDir(), "curator")}
-	if _, err := home.Init(ctx, InitOptions{Name: "test", Config: cfg, Now: time.Now(), Rand: rand.Reader}); err != nil {
-		t.Fatal(err)
-	}
+	home := initVersion2(t)
 
 	// The config says 2: genesis records 2 and nothing is published.
 	d, err := OpenDaemon(ctx, home, DaemonOptions{})
@@ -83,14 +91,7 @@ func TestAllocationVersionMove(t *testing.T) {
 // newest version by naming it in the config.
 func TestAllocationVersionMoveTo3(t *testing.T) {
 	ctx := context.Background()
-	cfg := configs.DefaultCurator()
-	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.API = "127.0.0.1:0"
-	cfg.AllocationVersion = 2
-	home := Home{Dir: filepath.Join(t.TempDir(), "curator")}
-	if _, err := home.Init(ctx, InitOptions{Name: "test", Config: cfg, Now: time.Now(), Rand: rand.Reader}); err != nil {
-		t.Fatal(err)
-	}
+	home := initVersion2(t)
 	var c configs.Curator
 	if err := configs.Load(home.ConfigPath(), &c); err != nil {
 		t.Fatal(err)
