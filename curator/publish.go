@@ -45,7 +45,10 @@ func (d *Daemon) publishLoop(ctx context.Context) error {
 			return err
 		}
 		published, err := d.PublishNow(ctx, false)
-		if err != nil {
+		if errors.Is(err, ErrHeadLost) {
+			d.log.Info("another curator's head came first; publishing the changes in the next head", "err", err)
+			continue
+		} else if err != nil {
 			d.log.Error("publish head", "err", err)
 			continue
 		}
@@ -62,6 +65,11 @@ func (d *Daemon) publishLoop(ctx context.Context) error {
 		}
 	}
 }
+
+// ErrHeadLost: a head this curator built was not adopted, because a newer
+// head (another curator's, published at the same time) came first. The
+// changes it carried go into the next head.
+var ErrHeadLost = errors.New("curator: own head lost to a newer head")
 
 // PublishNow builds, signs and announces a head if anything changed since
 // the newest head (or always, with force). It reports whether it did.
@@ -202,7 +210,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 		return false, fmt.Errorf("verify own head: %w", err)
 	}
 	if out != headsync.Adopted {
-		return false, fmt.Errorf("own head %s was %s, not adopted", dag.CID(data), out)
+		return false, fmt.Errorf("own head %s was %s, not adopted: %w", dag.CID(data), out, ErrHeadLost)
 	}
 	if err := d.store.Datastore.Sync(ctx, dsRoot); err != nil {
 		return false, err

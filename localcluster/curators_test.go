@@ -3,6 +3,7 @@ package localcluster_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -85,22 +86,48 @@ func TestSecondCurator(t *testing.T) {
 	} {
 		waitFor(t, 60*time.Second, name+" to hold the 200 pins of both curators", func() bool { return pins() == 200 })
 	}
-	// Both curators signed heads of the chain.
-	signers := map[peer.ID]bool{}
-	waitFor(t, 30*time.Second, "heads signed by both curators", func() bool {
+	// Both curators sign heads of the chain. Two curators publishing from
+	// the same parent race, and one head is dropped (section 7 of the
+	// protocol), so the second curator's heads so far may all have lost.
+	// Once both are on the same newest head, a head the second forces wins
+	// unless the first publishes at that very moment: then try again.
+	signers := func() map[peer.ID]bool {
+		out := map[peer.ID]bool{}
 		v, _ := c.Curator.Heads().Newest()
 		st := dag.NewStore(c.CuratorStore())
-		at := &v.CID
-		for at != nil {
+		for at := &v.CID; at != nil; {
 			sh, err := st.SignedHead(ctx, *at)
 			if err != nil {
-				return false
+				t.Fatalf("walk the first curator's chain at %s: %v", at, err)
 			}
-			signers[peer.ID(sh.Sig.Signer)] = true
+			out[peer.ID(sh.Sig.Signer)] = true
 			at = sh.Head.Parent
 		}
-		return signers[id2] && len(signers) == 2
-	})
+		return out
+	}
+	for try := 0; !signers()[id2]; try++ {
+		if try == 10 {
+			t.Fatal("no head of the second curator reached the first curator's chain in 10 tries")
+		}
+		waitFor(t, 30*time.Second, "both curators on the same newest head", func() bool {
+			v1, ok1 := c.Curator.Heads().Newest()
+			v2, ok2 := d2.Heads().Newest()
+			return ok1 && ok2 && v1.CID.Equals(v2.CID)
+		})
+		if _, err := d2.PublishNow(ctx, true); errors.Is(err, curator.ErrHeadLost) {
+			continue // the first curator published at the same moment
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		mine, _ := d2.Heads().Newest()
+		waitFor(t, 30*time.Second, "the first curator to settle the second curator's head", func() bool {
+			v, ok := c.Curator.Heads().Newest()
+			return ok && v.Head.Seq >= mine.Head.Seq
+		})
+	}
+	if s := signers(); len(s) != 2 {
+		t.Fatalf("the chain has heads of %d signers, want 2: %v", len(s), s)
+	}
 
 	// Removed again, it can sign nothing: its own daemon refuses, and the
 	// follower keeps following the first curator.
