@@ -142,28 +142,29 @@ func tail(path string) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond every 100ms until it holds, failing the test after
+// timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll(t, 100*time.Millisecond, timeout, what, cond)
 }
 
 // waitForFast is waitFor polling every 2ms, for conditions that hold only
 // briefly.
 func waitForFast(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	poll(t, 2*time.Millisecond, timeout, what, cond)
+}
+
+// poll checks cond every interval until it holds or timeout passes.
+func poll(t *testing.T, interval, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
