@@ -163,6 +163,13 @@ type Curator struct {
 	// the new map moves data. 0 (the default) keeps the version of the
 	// newest head; new clusters start on the newest version.
 	AllocationVersion int `json:"allocation_version,omitempty"`
+	// AckWindow is how many of the newest heads an ACK may name: an ACK
+	// of an older head is refused as stale (a member's own clock never
+	// makes an ACK fresh; the head it names does).
+	AckWindow int `json:"ack_window"`
+	// MaxPledge is the most one member may pledge; a larger offer is
+	// refused, with the reason, and changes nothing.
+	MaxPledge Size `json:"max_pledge"`
 	// RecordValidity and RecordTTL shape the IPNS records published.
 	RecordValidity Duration `json:"record_validity"`
 	RecordTTL      Duration `json:"record_ttl"`
@@ -227,6 +234,8 @@ func DefaultCurator() Curator {
 		MemberTTL:      Duration(10 * time.Minute),
 		ReplicationMin: 2,
 		ReplicationMax: 3,
+		AckWindow:      16,
+		MaxPledge:      Size(100 << 40),
 		RecordValidity: Duration(48 * time.Hour),
 		RecordTTL:      Duration(time.Minute),
 		DHT:            DefaultDHT(),
@@ -274,6 +283,12 @@ func (c *Curator) Validate() error {
 	}
 	if c.AllocationVersion < 0 || c.AllocationVersion > allocation.Version {
 		return invalid("curator.allocation_version", "is %d; want 0 (keep the cluster's) or 1 to %d", c.AllocationVersion, allocation.Version)
+	}
+	if c.AckWindow < 1 || c.AckWindow > 1024 {
+		return invalid("curator.ack_window", "is %d; want 1 to 1024 heads", c.AckWindow)
+	}
+	if c.MaxPledge <= 0 || int64(c.MaxPledge) > allocation.MaxCapacity {
+		return invalid("curator.max_pledge", "is %s; want more than 0 and at most %s", c.MaxPledge, Size(allocation.MaxCapacity))
 	}
 	if c.RecordValidity <= 0 {
 		return invalid("curator.record_validity", "must be > 0")

@@ -153,6 +153,14 @@ func (d *Daemon) Status() Status {
 	for reason, n := range d.node.RejectionCounts() {
 		s.Rejected[reason] += n
 	}
+	for reason, n := range d.book.Refused() {
+		s.Rejected[reason] += n
+	}
+	d.refusedMu.Lock()
+	for reason, n := range d.refusedOffers {
+		s.Rejected[reason] += n
+	}
+	d.refusedMu.Unlock()
 	s.RecentHeads, s.RecentAcks = d.recent.snapshot()
 	if n := d.checks.counts(); len(n) > 0 {
 		s.SizeChecks = n

@@ -1,6 +1,7 @@
 package curator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -15,7 +16,9 @@ import (
 	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/pinset"
+	"github.com/pinfold/pinfold/records"
 )
 
 // ackTable holds the newest ACK or release of every (member, shard), as
@@ -24,17 +27,12 @@ type ackTable struct {
 	mu     sync.Mutex
 	d      ds.Datastore
 	latest map[int64]map[peer.ID]dag.Ack
-	// recorded holds, per (shard, peer), the content digest of the newest
-	// stored ACK that a published head's log carries: the commitment is
-	// then part of the signed DAG. In memory: after a restart, heartbeats
-	// record it again.
-	recorded map[int64]map[peer.ID][]byte
 }
 
 var acksPfx = ds.NewKey("/pinfold/curator/acks")
 
 func openAckTable(ctx context.Context, d ds.Datastore) (*ackTable, error) {
-	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}, recorded: map[int64]map[peer.ID][]byte{}}
+	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}}
 	res, err := d.Query(ctx, query.Query{Prefix: acksPfx.String()})
 	if err != nil {
 		return nil, fmt.Errorf("load acks: %w", err)
@@ -59,7 +57,7 @@ func (t *ackTable) putLocked(a dag.Ack) bool {
 		m = map[peer.ID]dag.Ack{}
 		t.latest[a.Shard] = m
 	}
-	if old, ok := m[peer.ID(a.Peer)]; ok && old.Time >= a.Time {
+	if old, ok := m[peer.ID(a.Peer)]; ok && (old.Seq > a.Seq || (old.Seq == a.Seq && old.Time >= a.Time)) {
 		return false
 	}
 	m[peer.ID(a.Peer)] = a
@@ -76,28 +74,29 @@ func (t *ackTable) add(ctx context.Context, sa dag.SignedAck, raw []byte) error 
 	return t.d.Put(ctx, key, raw)
 }
 
-// markRecorded notes that the ACKs in entries are in a published head.
-func (t *ackTable) markRecorded(entries []dag.LogEntry) {
+// seed gives b the newest ACK of every (member, shard), so replays of
+// ACKs accepted before a restart are refused after it.
+func (t *ackTable) seed(b *records.Book) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, e := range entries {
-		if e.Ack == nil || e.Ack.Ack.State != "stored" {
-			continue
+	for _, m := range t.latest {
+		for _, a := range m {
+			b.Seed(a)
 		}
-		a := e.Ack.Ack
-		m := t.recorded[a.Shard]
-		if m == nil {
-			m = map[peer.ID][]byte{}
-			t.recorded[a.Shard] = m
-		}
-		m[peer.ID(a.Peer)] = a.Digest
 	}
 }
 
-func (t *ackTable) isRecorded(shard int64, p peer.ID, digest []byte) bool {
+// heldBy returns the bytes of p's newest stored ACKs.
+func (t *ackTable) heldBy(p peer.ID) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.recorded[shard][p]) == string(digest)
+	var n int64
+	for _, m := range t.latest {
+		if a, ok := m[p]; ok && a.State == "stored" {
+			n += a.Bytes
+		}
+	}
+	return n
 }
 
 func (t *ackTable) get(shard int64, p peer.ID) (dag.Ack, bool) {
@@ -203,6 +202,16 @@ func (d *Daemon) currentDigests(ctx context.Context, ids []int64) (map[int64][]b
 	return out, nil
 }
 
+// recorded reports whether a signed head's log records p's stored ACK of
+// shard's content digest.
+func (d *Daemon) recorded(p peer.ID, shard int64, digest []byte) (ok bool) {
+	d.chain.Read(func(l *ledger.Ledger) {
+		h := l.Holding(string(p), shard)
+		ok = h != nil && h.State == ledger.Stored && bytes.Equal(h.Digest, digest)
+	})
+	return ok
+}
+
 // Shards returns every shard of the newest head with its holders and ACKs.
 func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 	plan, _, err := d.plan(ctx)
@@ -232,7 +241,7 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 			if a, ok := d.ackTab.get(sa.ID, p); ok {
 				h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
 				h.Current = string(a.Digest) == string(digests[sa.ID])
-				h.Recorded = h.Current && d.ackTab.isRecorded(sa.ID, p, a.Digest)
+				h.Recorded = h.Current && d.recorded(p, sa.ID, a.Digest)
 				if h.State == "stored" && h.Current {
 					si.Acked++
 				}

@@ -17,6 +17,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/p2p"
@@ -54,6 +55,9 @@ type Daemon struct {
 	offers  *p2p.Topic
 	acks    *p2p.Topic
 	members *Members
+	window  *records.Window   // recent heads an ACK may name
+	book    *records.Book     // ACK acceptance
+	chain   *chainlog.Tracker // what signed heads record
 	pending *ackLog
 	ackTab  *ackTable
 	plans   planCache
@@ -64,7 +68,10 @@ type Daemon struct {
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time
 	lastMembers uint64     // members version in the newest head we built
-	wake        chan struct{}
+
+	refusedMu     sync.Mutex
+	refusedOffers map[string]uint64 // offers outside the pledge policy, by reason
+	wake          chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +135,8 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.hnet, err = headsync.Attach(d.heads, d.node, l.Cluster.Topics.Heads, l.Cluster.ID, 30*time.Second); err != nil {
 		return nil, err
 	}
-	if d.members, err = openMembers(ctx, d.store.Datastore, l.Config.Admission, l.Config.Allowlist, time.Duration(l.Config.MemberTTL)); err != nil {
+	if d.members, err = openMembers(ctx, d.store.Datastore, l.Config.Admission, l.Config.Allowlist, time.Duration(l.Config.MemberTTL),
+		PledgePolicy{Max: int64(l.Config.MaxPledge)}); err != nil {
 		return nil, err
 	}
 	d.lastMembers = d.members.Version()
@@ -138,13 +146,19 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.ackTab, err = openAckTable(ctx, d.store.Datastore); err != nil {
 		return nil, err
 	}
+	d.window = records.NewWindow(l.Config.AckWindow)
+	d.book = records.NewBook(d.rules.Cluster, d.window, d.log.With("subsystem", "acks"))
+	d.ackTab.seed(d.book)
+	if d.chain, err = chainlog.Open(ctx, d.store.Datastore, d.log.With("subsystem", "chainlog")); err != nil {
+		return nil, err
+	}
 	if d.checks, err = openSizeChecks(ctx, d.store.Datastore, d.log.With("subsystem", "sizecheck"), d.now); err != nil {
 		return nil, err
 	}
 	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, records.OfferValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
-	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, records.AckValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.book.AckValidator(), p2p.WithMaxSize(records.MaxBatchSize)); err != nil {
 		return nil, err
 	}
 	pscfg := pinset.DefaultConfig()
@@ -216,6 +230,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "heads", Run: d.hnet.Run},
 		{Name: "offers", Run: d.readOffers},
 		{Name: "acks", Run: d.readAcks},
+		{Name: "window", Run: d.followWindow},
+		{Name: "chainlog", Run: d.followChain},
 		{Name: "publisher", Run: d.publishLoop},
 		{Name: "dht", Run: d.dhtLoop},
 		{Name: "feed", Run: d.feedLoop},

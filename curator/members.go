@@ -44,6 +44,33 @@ type MemberInfo struct {
 	// Decided records an admission decision by a curator (approve or remove),
 	// which offers never undo.
 	Decided string `json:"decided,omitempty"`
+	// Refused is why the newest offer was refused (outside the pledge
+	// policy); empty once an offer is accepted. A refused offer changes
+	// nothing else.
+	Refused string `json:"refused,omitempty"`
+}
+
+// ErrOfferRefused is wrapped by the reason an offer is outside the
+// curator's pledge policy.
+var ErrOfferRefused = errors.New("curator: offer refused")
+
+// PledgePolicy bounds what an offer may pledge.
+type PledgePolicy struct {
+	// Max is the most one member may pledge.
+	Max int64
+}
+
+// check refuses a pledge over the maximum, and one larger than the free
+// space the member reports plus what it already holds for the cluster
+// (held): a member cannot be given what it says it has no room for.
+func (p PledgePolicy) check(o dag.Offer, held int64) error {
+	switch {
+	case o.Capacity > p.Max:
+		return fmt.Errorf("%w: pledge of %d bytes is over the cluster's maximum of %d", ErrOfferRefused, o.Capacity, p.Max)
+	case o.Capacity > o.Free && o.Capacity-o.Free > held:
+		return fmt.Errorf("%w: pledge of %d bytes is more than the %d bytes free plus the %d bytes held", ErrOfferRefused, o.Capacity, o.Free, held)
+	}
+	return nil
 }
 
 // Members is the curator's registry of followers, persisted in the
@@ -52,6 +79,7 @@ type Members struct {
 	mu      sync.Mutex
 	d       ds.Datastore
 	policy  string
+	pledge  PledgePolicy
 	allow   map[peer.ID]bool
 	ttl     time.Duration
 	byPeer  map[peer.ID]*MemberInfo
@@ -61,8 +89,8 @@ type Members struct {
 // ErrUnknownMember is returned for a peer the registry has never seen.
 var ErrUnknownMember = errors.New("curator: unknown member")
 
-func openMembers(ctx context.Context, d ds.Datastore, policy string, allow []string, ttl time.Duration) (*Members, error) {
-	m := &Members{d: d, policy: policy, allow: map[peer.ID]bool{}, ttl: ttl, byPeer: map[peer.ID]*MemberInfo{}}
+func openMembers(ctx context.Context, d ds.Datastore, policy string, allow []string, ttl time.Duration, pledge PledgePolicy) (*Members, error) {
+	m := &Members{d: d, policy: policy, pledge: pledge, allow: map[peer.ID]bool{}, ttl: ttl, byPeer: map[peer.ID]*MemberInfo{}}
 	for _, s := range allow {
 		if id, err := peer.Decode(s); err == nil {
 			m.allow[id] = true
@@ -98,20 +126,36 @@ func (m *Members) saveLocked(ctx context.Context, id peer.ID) error {
 	return m.d.Put(ctx, membersPfx.ChildString(id.String()), b)
 }
 
-// Offer records a verified offer. It returns whether the registry changed
-// in a way the next head must show.
-func (m *Members) Offer(ctx context.Context, o dag.Offer, now time.Time) (bool, error) {
+// Offer records a verified offer; held is what the member holds for the
+// cluster now (its current stored ACKs). It returns whether the registry
+// changed in a way the next head must show. An offer outside the pledge
+// policy is refused with an error wrapping ErrOfferRefused: only the
+// reason is kept, for `members ls`.
+func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.Time) (bool, error) {
 	id := peer.ID(o.Peer)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mi, ok := m.byPeer[id]
+	if ok && o.Time <= mi.OfferTime {
+		return false, nil // a replay, or an older offer arriving late
+	}
+	if err := m.pledge.check(o, held); err != nil {
+		if !ok {
+			if len(m.byPeer) >= maxStrangers+m.admittedLocked() {
+				return false, err // do not let refused strangers fill the registry
+			}
+			mi = &MemberInfo{Peer: id.String(), Admitted: -1, State: StatePending, Nickname: o.Nickname}
+			m.byPeer[id] = mi
+		}
+		mi.Refused = err.Error()
+		mi.OfferTime = o.Time
+		return false, errors.Join(err, m.saveLocked(ctx, id))
+	}
 	if !ok {
 		mi = &MemberInfo{Peer: id.String(), Admitted: -1, State: StatePending}
 		m.byPeer[id] = mi
 	}
-	if o.Time <= mi.OfferTime {
-		return false, nil // a replay, or an older offer arriving late
-	}
+	mi.Refused = ""
 	before := *mi
 	mi.OfferTime = o.Time
 	mi.Nickname, mi.Domain, mi.Pledged, mi.Free, mi.Agent = o.Nickname, o.Domain, o.Capacity, o.Free, o.Agent
@@ -129,6 +173,19 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, now time.Time) (bool, 
 		m.version++
 	}
 	return changed, m.saveLocked(ctx, id)
+}
+
+// maxStrangers bounds the registry entries of peers never admitted.
+const maxStrangers = 4096
+
+func (m *Members) admittedLocked() int {
+	n := 0
+	for _, mi := range m.byPeer {
+		if mi.Admitted >= 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Decide approves (StateActive) or removes (StateRemoved) a member.

@@ -218,7 +218,6 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err := d.pending.done(ctx, logKeys); err != nil {
 		return false, err
 	}
-	d.ackTab.markRecorded(entries)
 	if err := d.writeRecordFile(); err != nil {
 		d.log.Error("write record file", "err", err)
 	}

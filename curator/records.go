@@ -3,6 +3,7 @@ package curator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -31,8 +34,11 @@ func (d *Daemon) readOffers(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		changed, err := d.members.Offer(ctx, so.Offer, d.now())
-		if err != nil {
+		changed, err := d.members.Offer(ctx, so.Offer, d.ackTab.heldBy(peer.ID(so.Offer.Peer)), d.now())
+		if errors.Is(err, ErrOfferRefused) {
+			d.offerRefused(m.ReceivedFrom, err)
+			continue
+		} else if err != nil {
 			return err
 		}
 		if changed {
@@ -53,19 +59,55 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 		if err != nil {
 			return ctx.Err()
 		}
-		sa, err := trust.VerifyAck(d.rules.Cluster, m.Data)
+		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
 		if err != nil {
 			continue
 		}
-		if err := d.pending.add(ctx, sa, m.Data); err != nil {
-			return err
+		accepted := 0
+		for i, sa := range batch.Acks {
+			// Accept again: between validation and delivery another copy
+			// of the ACK, or a newer one, may have been accepted.
+			if d.book.Accept(sa.Ack, m.ReceivedFrom) != nil {
+				continue
+			}
+			if err := d.pending.add(ctx, sa, batch.Raw[i]); err != nil {
+				return err
+			}
+			if err := d.ackTab.add(ctx, sa, batch.Raw[i]); err != nil {
+				return err
+			}
+			d.recent.addAck(ReceivedAck{Time: d.now().UTC(), Peer: peer.ID(sa.Ack.Peer).String(), Shard: sa.Ack.Shard,
+				State: sa.Ack.State, Seq: sa.Ack.Seq, Bytes: sa.Ack.Bytes})
+			accepted++
 		}
-		if err := d.ackTab.add(ctx, sa, m.Data); err != nil {
-			return err
+		if accepted > 0 {
+			d.poke()
 		}
-		d.recent.addAck(ReceivedAck{Time: d.now().UTC(), Peer: peer.ID(sa.Ack.Peer).String(), Shard: sa.Ack.Shard,
-			State: sa.Ack.State, Seq: sa.Ack.Seq, Bytes: sa.Ack.Bytes})
-		d.poke()
+	}
+}
+
+// followWindow keeps the recent heads ACKs are checked against.
+func (d *Daemon) followWindow(ctx context.Context) error {
+	return d.window.Follow(ctx, d.heads, dag.NewStore(store.Network{BS: d.node.BlockService()}), d.log.With("subsystem", "acks"))
+}
+
+// followChain feeds the logs of verified heads to the ledger.
+func (d *Daemon) followChain(ctx context.Context) error {
+	return d.chain.Follow(ctx, d.heads, dag.NewStore(store.Network{BS: d.node.BlockService()}))
+}
+
+// offerRefused counts and logs an offer outside the pledge policy.
+func (d *Daemon) offerRefused(from peer.ID, err error) {
+	d.refusedMu.Lock()
+	if d.refusedOffers == nil {
+		d.refusedOffers = map[string]uint64{}
+	}
+	reason := headsync.Reason(err)
+	d.refusedOffers[reason]++
+	n := d.refusedOffers[reason]
+	d.refusedMu.Unlock()
+	if n&(n-1) == 0 {
+		d.log.Warn("offer refused", "peer", from, "count", n, "err", err)
 	}
 }
 

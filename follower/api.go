@@ -18,25 +18,28 @@ import (
 // Status is what the control API's GET /v1/status returns: everything
 // `follow status` and the dashboard show.
 type Status struct {
-	Cluster     string               `json:"cluster"`      // the local name the follower was given
-	ClusterName string               `json:"cluster_name"` // the name its curators gave it
-	ClusterID   string               `json:"cluster_id"`
-	Peer        string               `json:"peer"`
-	Nickname    string               `json:"nickname,omitempty"`
-	Addrs       []string             `json:"addrs"`
-	Started     time.Time            `json:"started"`
-	Head        *HeadInfo            `json:"head,omitempty"`
-	Record      *RecordInfo          `json:"record,omitempty"`
-	Pinset      PinsetInfo           `json:"pinset"`
-	Pledged     int64                `json:"pledged"`
-	Free        int64                `json:"free"`
-	Peers       int                  `json:"peers"`
-	Curators    []CuratorInfo        `json:"curators"`
-	Assigned    int64                `json:"assigned"` // bytes of the shards assigned by the newest plan
-	Stored      int64                `json:"stored"`   // bytes of the pins stored completely
-	Shards      []ShardStatus        `json:"shards"`
-	Why         string               `json:"why,omitempty"` // why nothing is assigned, when nothing is
-	DiskError   string               `json:"disk_error,omitempty"`
+	Cluster     string        `json:"cluster"`      // the local name the follower was given
+	ClusterName string        `json:"cluster_name"` // the name its curators gave it
+	ClusterID   string        `json:"cluster_id"`
+	Peer        string        `json:"peer"`
+	Nickname    string        `json:"nickname,omitempty"`
+	Addrs       []string      `json:"addrs"`
+	Started     time.Time     `json:"started"`
+	Head        *HeadInfo     `json:"head,omitempty"`
+	Record      *RecordInfo   `json:"record,omitempty"`
+	Pinset      PinsetInfo    `json:"pinset"`
+	Pledged     int64         `json:"pledged"`
+	Free        int64         `json:"free"`
+	Peers       int           `json:"peers"`
+	Curators    []CuratorInfo `json:"curators"`
+	Assigned    int64         `json:"assigned"` // bytes of the shards assigned by the newest plan
+	Stored      int64         `json:"stored"`   // bytes of the pins stored completely
+	Shards      []ShardStatus `json:"shards"`
+	Why         string        `json:"why,omitempty"` // why nothing is assigned, when nothing is
+	DiskError   string        `json:"disk_error,omitempty"`
+	// AcksPending counts this follower's ACKs that no signed head records
+	// yet; they are sent again until one does.
+	AcksPending int                  `json:"acks_pending"`
 	Events      []Event              `json:"events,omitempty"`
 	Rejected    map[string]uint64    `json:"rejected"`
 	Rejections  []headsync.Rejection `json:"recent_rejections,omitempty"`
@@ -118,6 +121,10 @@ func (d *Daemon) Status() Status {
 	for reason, n := range d.node.RejectionCounts() {
 		s.Rejected[reason] += n
 	}
+	for reason, n := range d.book.Refused() {
+		s.Rejected[reason] += n
+	}
+	s.AcksPending = d.out.pending()
 	return s
 }
 

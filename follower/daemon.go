@@ -17,6 +17,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
@@ -60,6 +61,11 @@ type Daemon struct {
 	crdtT  *pubsub.Topic
 	offers *p2p.Topic
 	acks   *p2p.Topic
+
+	window *records.Window   // recent heads an ACK may name
+	book   *records.Book     // ACK acceptance
+	chain  *chainlog.Tracker // what signed heads record
+	out    *outbox           // own ACKs on their way into the chain
 
 	fetcher     contentStore // the embedded store or kubo; see contentstore.go
 	shards      *shards
@@ -134,10 +140,16 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	// Followers publish on these topics; their validators check what
 	// others publish (and what we forward) all the same.
+	d.window = records.NewWindow(records.DefaultWindow)
+	d.book = records.NewBook(d.rules.Cluster, d.window, d.log.With("subsystem", "acks"))
+	d.out = newOutbox()
+	if d.chain, err = chainlog.Open(ctx, d.store.Datastore, d.log.With("subsystem", "chainlog")); err != nil {
+		return nil, err
+	}
 	if d.offers, err = d.node.JoinTopic(l.Cluster.Topics.Offers, records.OfferValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
 		return nil, err
 	}
-	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, records.AckValidator(d.rules.Cluster), p2p.WithMaxSize(records.MaxSize)); err != nil {
+	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.book.AckValidator(), p2p.WithMaxSize(records.MaxBatchSize)); err != nil {
 		return nil, err
 	}
 	pscfg := pinset.DefaultConfig() // Writer false: a follower never writes the CRDT
@@ -227,6 +239,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "acks", Run: d.readAcks},
+		{Name: "ack-sender", Run: d.ackSender},
+		{Name: "window", Run: func(ctx context.Context) error {
+			return d.window.Follow(ctx, d.heads, dag.NewStore(store.Network{BS: d.node.BlockService()}), d.log.With("subsystem", "acks"))
+		}},
+		{Name: "chainlog", Run: func(ctx context.Context) error {
+			return d.chain.Follow(ctx, d.heads, dag.NewStore(store.Network{BS: d.node.BlockService()}))
+		}},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
 		d.log.Info("follower running", "peer", d.l.ID, "cluster", d.l.Cluster.Name, "api", ln.Addr().String(), "addrs", d.node.Addrs())

@@ -21,6 +21,7 @@ import (
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
@@ -282,29 +283,14 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			}
 			continue
 		}
-		// Not ours any more: release once the shard's holders that ACKed
-		// the same content reach its minimum without us.
+		// Not ours any more: release once enough holders of the new plan
+		// have a stored ACK of the same content recorded in a signed head.
+		// What peers say on the ACK topic never counts.
 		if plan == nil {
 			continue
 		}
 		holders, exists := plan.Holders(id)
-		need := 0
-		if exists {
-			for i := range plan.Len() {
-				if sa := plan.Shard(i); sa.ID == id {
-					need = sa.Min
-					break
-				}
-			}
-		}
-		acked := 0
-		for _, h := range holders {
-			if a, ok := s.acks[id][peer.ID(h)]; ok && a.state == "stored" && bytes.Equal(a.digest, rec.Digest) &&
-				now.Sub(a.time) < 3*interval {
-				acked++
-			}
-		}
-		if !exists || acked >= need {
+		if !exists || d.handedOver(plan, id, holders, rec.Digest) {
 			jobs = append(jobs, job{*rec, "released"})
 		}
 	}
@@ -320,16 +306,14 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := d.sendAck(ctx, *head, j.rec, j.state); err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		if j.state == "released" {
+			d.out.queue(j.rec.ID, "released", j.rec.Digest, 0, now)
 			if err := d.release(ctx, j.rec); err != nil {
 				errs = append(errs, err)
 			}
 			continue
 		}
+		d.out.queue(j.rec.ID, "stored", j.rec.Digest, j.rec.Bytes, now)
 		s.mu.Lock()
 		s.lastAck[j.rec.ID], s.ackedKey[j.rec.ID] = now, key
 		if row, ok := s.rows[j.rec.ID]; ok {
@@ -340,29 +324,29 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (d *Daemon) sendAck(ctx context.Context, head trust.Verified, rec shardRecord, state string) error {
-	a := dag.Ack{
-		Version: dag.Version, Cluster: []byte(d.rules.Cluster), Peer: []byte(d.l.ID),
-		Head: head.CID, Seq: head.Head.Seq, Shard: rec.ID, Digest: rec.Digest, Bytes: rec.Bytes,
-		State: state, Time: d.now().UnixMilli(),
+// handedOver reports whether shard id, no longer this follower's, has
+// its minimum of holders in plan (this follower excluded) whose stored
+// ACK of digest a signed head records.
+func (d *Daemon) handedOver(plan *allocation.Plan, id int64, holders [][]byte, digest []byte) bool {
+	need := 0
+	for i := range plan.Len() {
+		if sa := plan.Shard(i); sa.ID == id {
+			need = sa.Min
+			break
+		}
 	}
-	if state == "released" {
-		a.Bytes = 0
-	}
-	sa, err := trust.SignAck(d.l.Key, a)
-	if err != nil {
-		return err
-	}
-	data, err := dag.EncodeSignedAck(sa)
-	if err != nil {
-		return err
-	}
-	if err := d.acks.Publish(ctx, data); err != nil {
-		return fmt.Errorf("ack shard %d: %w", rec.ID, err)
-	}
-	d.noteAck(sa.Ack) // our own ACK counts for us
-	d.event("ack", fmt.Sprintf("%s shard %d at seq %d (%d bytes)", state, rec.ID, head.Head.Seq, a.Bytes))
-	return nil
+	have := 0
+	d.chain.Read(func(l *ledger.Ledger) {
+		for _, h := range holders {
+			if peer.ID(h) == d.l.ID {
+				continue
+			}
+			if hd := l.Holding(string(h), id); hd != nil && hd.State == ledger.Stored && bytes.Equal(hd.Digest, digest) {
+				have++
+			}
+		}
+	})
+	return have >= need
 }
 
 // release drops a shard: its pins' blocks not shared with kept pins are
@@ -438,12 +422,15 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 		if err != nil {
 			return nil
 		}
-		sa, err := trust.VerifyAck(d.rules.Cluster, m.Data)
+		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
 		if err != nil {
 			continue
 		}
-		d.noteAck(sa.Ack)
-		d.shards.poke()
+		for _, sa := range batch.Acks {
+			if d.book.Accept(sa.Ack, m.ReceivedFrom) == nil {
+				d.noteAck(sa.Ack)
+			}
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -87,6 +88,9 @@ func (g *gate) check(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub
 	}
 	if err := g.run(ctx, msg); err != nil {
 		g.rej.record(g.now(), g.topic, from, author(msg), err)
+		if errors.Is(err, ErrIgnored) {
+			return pubsub.ValidationIgnore
+		}
 		return pubsub.ValidationReject
 	}
 	return pubsub.ValidationAccept

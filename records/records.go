@@ -14,7 +14,7 @@ import (
 	"github.com/pinfold/pinfold/trust"
 )
 
-// MaxSize bounds an offer or ACK message.
+// MaxSize bounds an offer, and one ACK in a batch.
 const MaxSize = 8 << 10
 
 // OfferValidator accepts offers for cluster signed by the follower that
@@ -25,25 +25,13 @@ func OfferValidator(cluster peer.ID) p2p.Validator {
 		if err != nil {
 			return err
 		}
-		return sameAuthor("offer", peer.ID(so.Offer.Peer), msg)
+		return sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom())
 	}
 }
 
-// AckValidator accepts ACKs and releases for cluster signed by the
-// follower that published them.
-func AckValidator(cluster peer.ID) p2p.Validator {
-	return func(_ context.Context, msg *pubsub.Message) error {
-		sa, err := trust.VerifyAck(cluster, msg.Data)
-		if err != nil {
-			return err
-		}
-		return sameAuthor("ack", peer.ID(sa.Ack.Peer), msg)
-	}
-}
-
-func sameAuthor(what string, signer peer.ID, msg *pubsub.Message) error {
-	if signer != msg.GetFrom() {
-		return fmt.Errorf("%s of %s published by %s: %w", what, signer, msg.GetFrom(), trust.ErrSignerMismatch)
+func sameAuthor(what string, signer, author peer.ID) error {
+	if signer != author {
+		return fmt.Errorf("%s of %s published by %s: %w", what, signer, author, trust.ErrSignerMismatch)
 	}
 	return nil
 }

@@ -119,6 +119,9 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(w, "peers      %d connected; curators reachable %d of %d\n", s.Peers, reach, len(s.Curators))
+			if s.AcksPending > 0 {
+				fmt.Fprintf(w, "acks       %d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
+			}
 			if len(s.Rejected) > 0 {
 				var parts []string
 				for k, v := range s.Rejected {

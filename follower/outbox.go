@@ -1,0 +1,173 @@
+package follower
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/records"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// Retry bounds of an ACK not yet recorded by a signed head.
+const (
+	ackRetryFirst = 5 * time.Second
+	ackRetryMax   = 2 * time.Minute
+)
+
+// intent is an ACK the follower wants a signed head to record: it is
+// signed afresh, naming the follower's current head, every time it is
+// sent, until the chain records it (or a newer intent replaces it).
+type intent struct {
+	shard  int64
+	state  string
+	digest []byte
+	bytes  int64
+	queued time.Time // recorded ACKs signed at or after this count
+	sent   time.Time // zero: not sent yet
+	wait   time.Duration
+	tries  int
+}
+
+// outbox holds the ACKs on their way into the chain, one per shard.
+type outbox struct {
+	mu   sync.Mutex
+	want map[int64]*intent
+	wake chan struct{}
+}
+
+func newOutbox() *outbox { return &outbox{want: map[int64]*intent{}, wake: make(chan struct{}, 1)} }
+
+// queue asks for an ACK of shard in state; it replaces any earlier one.
+func (o *outbox) queue(shard int64, state string, digest []byte, n int64, now time.Time) {
+	o.mu.Lock()
+	o.want[shard] = &intent{shard: shard, state: state, digest: slices.Clone(digest), bytes: n, queued: now, wait: ackRetryFirst}
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pending returns how many ACKs wait for a head to record them.
+func (o *outbox) pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.want)
+}
+
+// ackSender sends the outbox's ACKs in batches whenever a curator can
+// hear them, and again with backoff until a signed head records them.
+// It returns when ctx ends.
+func (d *Daemon) ackSender(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		chainChanged := d.chain.Changed()
+		if err := d.sendDue(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("send acks", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.out.wake:
+		case <-chainChanged:
+		case <-tick.C:
+		}
+	}
+}
+
+// sendDue drops the intents the chain recorded and sends those that are
+// due, if a curator is subscribed to the ACK topic.
+func (d *Daemon) sendDue(ctx context.Context) error {
+	now := d.now()
+	self := string(d.l.ID)
+	o := d.out
+	var due []intent
+	o.mu.Lock()
+	d.chain.Read(func(l *ledger.Ledger) {
+		for id, in := range o.want {
+			h := l.Holding(self, id)
+			if h != nil && h.State == in.state && bytes.Equal(h.Digest, in.digest) && h.AckTime >= in.queued.UnixMilli() {
+				delete(o.want, id)
+				continue
+			}
+			if in.sent.IsZero() || now.Sub(in.sent) >= in.wait {
+				due = append(due, *in)
+			}
+		}
+	})
+	o.mu.Unlock()
+	if len(due) == 0 || !d.curatorListening() {
+		return nil
+	}
+	d.shards.mu.Lock()
+	head := d.shards.head
+	d.shards.mu.Unlock()
+	if head == nil {
+		return nil
+	}
+	slices.SortFunc(due, func(a, b intent) int { return int(min(max(a.shard-b.shard, -1), 1)) })
+	for chunk := range slices.Chunk(due, records.MaxBatch) {
+		raws := make([][]byte, 0, len(chunk))
+		var signed []dag.Ack
+		for _, in := range chunk {
+			a := dag.Ack{
+				Version: dag.Version, Cluster: []byte(d.rules.Cluster), Peer: []byte(d.l.ID),
+				Head: head.CID, Seq: head.Head.Seq, Shard: in.shard, Digest: in.digest, Bytes: in.bytes,
+				State: in.state, Time: now.UnixMilli(),
+			}
+			sa, err := trust.SignAck(d.l.Key, a)
+			if err != nil {
+				return err
+			}
+			raw, err := dag.EncodeSignedAck(sa)
+			if err != nil {
+				return err
+			}
+			raws = append(raws, raw)
+			signed = append(signed, a)
+		}
+		data, err := records.EncodeBatch(raws)
+		if err != nil {
+			return err
+		}
+		if err := d.acks.Publish(ctx, data); err != nil {
+			return fmt.Errorf("send %d acks: %w", len(raws), err)
+		}
+		o.mu.Lock()
+		for _, in := range chunk {
+			if cur, ok := o.want[in.shard]; ok && cur.queued.Equal(in.queued) {
+				cur.sent, cur.tries = now, cur.tries+1
+				if cur.tries > 1 {
+					cur.wait = min(cur.wait*2, ackRetryMax)
+				}
+			}
+		}
+		o.mu.Unlock()
+		for _, a := range signed {
+			d.noteAck(a) // our own ACK counts for us
+			if a.State == "stored" {
+				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%d bytes)", a.Shard, a.Seq, a.Bytes))
+			}
+		}
+	}
+	return nil
+}
+
+// curatorListening reports whether a curator of the newest head is
+// subscribed to the ACK topic among the connected peers: only then can an
+// ACK reach one.
+func (d *Daemon) curatorListening() bool {
+	for _, p := range d.acks.Peers() {
+		if d.trusted(p) {
+			return true
+		}
+	}
+	return false
+}
