@@ -149,7 +149,10 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.T
 		}
 		mi.Refused = err.Error()
 		mi.OfferTime = o.Time
-		return false, errors.Join(err, m.saveLocked(ctx, id))
+		if serr := m.saveLocked(ctx, id); serr != nil {
+			return false, serr
+		}
+		return false, err
 	}
 	if !ok {
 		mi = &MemberInfo{Peer: id.String(), Admitted: -1, State: StatePending}

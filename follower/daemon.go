@@ -395,6 +395,11 @@ func (d *Daemon) offerLoop(ctx context.Context) error {
 
 func (d *Daemon) sendOffer(ctx context.Context) error {
 	pledged, free := d.Pledge()
+	// Curators refuse a pledge larger than the free space plus what is
+	// held for the cluster: offer no more than that.
+	if held := d.heldBytes(); pledged > free+held {
+		pledged = max(free+held, 0)
+	}
 	o := dag.Offer{
 		Version: dag.Version, Cluster: []byte(d.rules.Cluster), Peer: []byte(d.l.ID),
 		Capacity: pledged, Free: free, Agent: Agent, Nickname: d.l.Config.Nickname, Domain: d.l.Config.Domain,

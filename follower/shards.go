@@ -573,6 +573,21 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 	return nil
 }
 
+// heldBytes returns the bytes of the stored shards this follower holds
+// as assigned: what its stored ACKs commit to.
+func (d *Daemon) heldBytes() int64 {
+	s := d.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, rec := range s.records {
+		if rec.Stored && s.mine[id] {
+			n += rec.Bytes
+		}
+	}
+	return n
+}
+
 // ShardRows returns the follower's commitments, by shard ID.
 func (d *Daemon) ShardRows() []ShardStatus {
 	s := d.shards
