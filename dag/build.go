@@ -34,6 +34,11 @@ type Built struct {
 func (s *Store) BuildHead(ctx context.Context, h Head, st State) (Head, Built, error) {
 	var b Built
 	var err error
+	for i, e := range st.Log {
+		if err := CheckLogEntryVersion(h.Version, e); err != nil {
+			return Head{}, Built{}, fmt.Errorf("build head: log[%d]: %w", i, err)
+		}
+	}
 	if b.Shards, err = s.PutShards(ctx, st.Shards); err != nil {
 		return Head{}, Built{}, fmt.Errorf("build head: %w", err)
 	}

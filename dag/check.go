@@ -27,7 +27,9 @@ const (
 	MaxAddrLen       = 256     // bytes of one binary multiaddr
 	MaxOverrides     = 65536   // overrides in an allocation
 	MaxOverridePeers = 256     // peers in one override's pin or exclude list
-	MaxDigestLen     = 68      // bytes of an ACK digest (a multihash)
+	MaxDigestLen     = 68      // bytes of an ACK or audit digest (a multihash)
+	NonceLen         = 32      // bytes of an audit nonce, exactly
+	MaxReasonLen     = 256     // bytes (UTF-8) of an audit's failure reason
 	MaxListChunks    = 16384   // chunks in one List (16384 links stay under 1 MiB)
 )
 
@@ -46,6 +48,12 @@ const (
 	StateReleased = "released"
 )
 
+// Audit results.
+const (
+	ResultPass = "pass"
+	ResultFail = "fail"
+)
+
 // Field names in errors are a prefix p (the path to the enclosing record,
 // "" or ending in ".") and a name; they are joined only when a check fails,
 // so checking a valid record allocates nothing.
@@ -60,9 +68,20 @@ func tooLarge(field string, n, limit int) error {
 
 func index(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
 
+// checkVersion accepts the versions this code reads: MinVersion..Version.
 func checkVersion(v int64) error {
-	if v != Version {
+	if v < MinVersion || v > Version {
 		return versionError(v)
+	}
+	return nil
+}
+
+// checkAuditVersion accepts AuditVersion..Version: audits do not exist in
+// version 1.
+func checkAuditVersion(v int64) error {
+	if v < AuditVersion || v > Version {
+		return fmt.Errorf("%w %d for an audit (audits exist from version %d; this program reads up to %d)",
+			ErrUnknownVersion, v, AuditVersion, Version)
 	}
 	return nil
 }
@@ -326,10 +345,27 @@ func checkLogChunk(c *LogChunk) error {
 }
 
 func checkLogEntry(p string, e *LogEntry) error {
-	if e.Ack == nil {
-		return malformed(p+"(union)", "log entry of no known kind")
+	switch {
+	case e.Ack != nil && e.Audit != nil:
+		return malformed(p+"(union)", "log entry of two kinds")
+	case e.Ack != nil:
+		return checkSignedAckAt(p+"ack.", e.Ack)
+	case e.Audit != nil:
+		return checkSignedAuditAt(p+"audit.", e.Audit)
 	}
-	return checkSignedAckAt(p+"ack.", e.Ack)
+	return malformed(p+"(union)", "log entry of no known kind")
+}
+
+// CheckLogEntryVersion reports whether a log entry may appear in the log
+// of a head of version headVersion: audit entries only from AuditVersion
+// (a version 1 head's log holds ACKs only). The entry itself is checked
+// when its chunk is decoded; a reader of a head's log calls this with the
+// head's version. BuildHead applies it before writing.
+func CheckLogEntryVersion(headVersion int64, e LogEntry) error {
+	if e.Audit != nil && headVersion < AuditVersion {
+		return malformed("audit", "audit entry in the log of a version %d head (audits exist from version %d)", headVersion, AuditVersion)
+	}
+	return nil
 }
 
 func checkAllocation(a *Allocation) error {
@@ -438,6 +474,68 @@ func checkSignedAck(s *SignedAck) error { return checkSignedAckAt("", s) }
 
 func checkSignedAckAt(p string, s *SignedAck) error {
 	if err := checkAckAt(p+"ack.", &s.Ack); err != nil {
+		return err
+	}
+	return checkSignature(p+"sig.", &s.Sig)
+}
+
+func checkAudit(a *Audit) error { return checkAuditAt("", a) }
+
+func checkAuditAt(p string, a *Audit) error {
+	if err := checkAuditVersion(a.Version); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		id   []byte
+	}{{"cluster", a.Cluster}, {"auditor", a.Auditor}, {"holder", a.Holder}} {
+		if err := checkPeer(p, f.name, f.id); err != nil {
+			return err
+		}
+	}
+	if err := checkLink(p, "head", a.Head); err != nil {
+		return err
+	}
+	if err := checkNonNeg(p, "seq", a.Seq); err != nil {
+		return err
+	}
+	if err := checkNonNeg(p, "shard", a.Shard); err != nil {
+		return err
+	}
+	if len(a.Digest) == 0 {
+		return malformed(p+"digest", "empty")
+	}
+	if len(a.Digest) > MaxDigestLen {
+		return tooLarge(p+"digest (bytes)", len(a.Digest), MaxDigestLen)
+	}
+	if len(a.Nonce) != NonceLen {
+		return malformed(p+"nonce", "%d bytes, want %d", len(a.Nonce), NonceLen)
+	}
+	if err := checkNonNeg(p, "samples", a.Samples); err != nil {
+		return err
+	}
+	if err := checkText(p, "reason", a.Reason, MaxReasonLen); err != nil {
+		return err
+	}
+	switch a.Result {
+	case ResultPass:
+		if a.Reason != "" {
+			return malformed(p+"reason", "a pass has no reason")
+		}
+	case ResultFail:
+		if a.Reason == "" {
+			return malformed(p+"reason", "a fail needs a reason")
+		}
+	default:
+		return malformed(p+"result", "%q is neither %q nor %q", truncate(a.Result), ResultPass, ResultFail)
+	}
+	return checkNonNeg(p, "time", a.Time)
+}
+
+func checkSignedAudit(s *SignedAudit) error { return checkSignedAuditAt("", s) }
+
+func checkSignedAuditAt(p string, s *SignedAudit) error {
+	if err := checkAuditAt(p+"audit.", &s.Audit); err != nil {
 		return err
 	}
 	return checkSignature(p+"sig.", &s.Sig)

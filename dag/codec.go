@@ -25,8 +25,9 @@ var (
 	ErrMalformed = errors.New("dag: malformed block")
 	// ErrTooLarge: a block, field, list or walk exceeds its limit.
 	ErrTooLarge = errors.New("dag: over limit")
-	// ErrUnknownVersion: a versioned record carries a version other than
-	// Version. The message names the version found.
+	// ErrUnknownVersion: a versioned record carries a version outside
+	// MinVersion..Version (AuditVersion..Version for audits). The message
+	// names the version found.
 	ErrUnknownVersion = errors.New("dag: unknown format version")
 )
 
@@ -71,6 +72,10 @@ const (
 	HeadDomain  = "pinfold/v1/head\n"
 	AckDomain   = "pinfold/v1/ack\n"
 	OfferDomain = "pinfold/v1/offer\n"
+	// AuditDomain is new in format version 2. Heads, ACKs and offers keep
+	// their v1 domains in every version: their version field is inside the
+	// signed bytes already.
+	AuditDomain = "pinfold/v2/audit\n"
 )
 
 // typeSystem is the compiled schema. It is loaded once from the embedded
@@ -98,6 +103,8 @@ type blockType[T any] struct {
 	// decoded node so a block of another version is reported as
 	// ErrUnknownVersion rather than as malformed.
 	version func(datamodel.Node) (int64, bool)
+	// checkVersion accepts the versions the type exists in.
+	checkVersion func(int64) error
 }
 
 func newBlockType[T any](name, schemaName string, check func(*T) error, version func(datamodel.Node) (int64, bool)) *blockType[T] {
@@ -106,7 +113,13 @@ func newBlockType[T any](name, schemaName string, check func(*T) error, version 
 		panic("dag: schema has no type " + schemaName)
 	}
 	proto := bindnode.Prototype((*T)(nil), typ)
-	return &blockType[T]{name: name, typ: typ, proto: proto.Representation(), check: check, version: version}
+	return &blockType[T]{name: name, typ: typ, proto: proto.Representation(), check: check, version: version, checkVersion: checkVersion}
+}
+
+// since sets the first version a block type exists in.
+func (bt *blockType[T]) since(check func(int64) error) *blockType[T] {
+	bt.checkVersion = check
+	return bt
 }
 
 // Limits of the decoder itself, independent of the schema: no pinfold block
@@ -232,7 +245,7 @@ func (bt *blockType[T]) decodeStructural(data []byte) (v *T, err error) {
 }
 
 // unknownVersion decodes data without a schema (same limits) and reports
-// ErrUnknownVersion if it carries a version other than Version. Used only
+// ErrUnknownVersion if it carries a version the type does not exist in. Used only
 // after a structural decode failed: a block of a future version may have
 // fields this version does not know.
 func (bt *blockType[T]) unknownVersion(data []byte) (err error) {
@@ -249,14 +262,14 @@ func (bt *blockType[T]) unknownVersion(data []byte) (err error) {
 		return nil
 	}
 	ver, ok := bt.version(nb.Build())
-	if !ok || ver == Version {
+	if !ok {
 		return nil
 	}
-	return versionError(ver)
+	return bt.checkVersion(ver)
 }
 
 func versionError(v int64) error {
-	return fmt.Errorf("%w %d (this program reads version %d)", ErrUnknownVersion, v, Version)
+	return fmt.Errorf("%w %d (this program reads versions %d to %d)", ErrUnknownVersion, v, MinVersion, Version)
 }
 
 // versionAt returns a function that reads the integer at a path of map keys.
@@ -291,6 +304,8 @@ var (
 	signedAckType   = newBlockType("signed ack", "SignedAck", checkSignedAck, versionAt("ack", "version"))
 	offerType       = newBlockType("offer", "Offer", checkOffer, versionAt("version"))
 	signedOfferType = newBlockType("signed offer", "SignedOffer", checkSignedOffer, versionAt("offer", "version"))
+	auditType       = newBlockType("audit", "Audit", checkAudit, versionAt("version")).since(checkAuditVersion)
+	signedAuditType = newBlockType("signed audit", "SignedAudit", checkSignedAudit, versionAt("audit", "version")).since(checkAuditVersion)
 )
 
 // NewBlock wraps encoded bytes in a block with their CID.
@@ -379,6 +394,16 @@ func DecodeSignedOffer(data []byte) (SignedOffer, error) {
 	return o, err
 }
 
+// EncodeSignedAudit returns the canonical block bytes of a signed audit.
+func EncodeSignedAudit(a SignedAudit) ([]byte, error) { return signedAuditType.encode(&a) }
+
+// DecodeSignedAudit strictly decodes a signed audit; the signature is not
+// verified.
+func DecodeSignedAudit(data []byte) (SignedAudit, error) {
+	a, _, err := SplitSignedAudit(data)
+	return a, err
+}
+
 // HeadSigningBytes returns the bytes a curator signs for h:
 // HeadDomain || dagcbor(h). h is checked first.
 func HeadSigningBytes(h Head) ([]byte, error) { return signingBytes(headType, HeadDomain, &h) }
@@ -390,6 +415,10 @@ func AckSigningBytes(a Ack) ([]byte, error) { return signingBytes(ackType, AckDo
 // OfferSigningBytes returns the bytes a follower signs for o:
 // OfferDomain || dagcbor(o).
 func OfferSigningBytes(o Offer) ([]byte, error) { return signingBytes(offerType, OfferDomain, &o) }
+
+// AuditSigningBytes returns the bytes a curator signs for a:
+// AuditDomain || dagcbor(a).
+func AuditSigningBytes(a Audit) ([]byte, error) { return signingBytes(auditType, AuditDomain, &a) }
 
 func signingBytes[T any](bt *blockType[T], domain string, v *T) ([]byte, error) {
 	b, err := bt.encode(v)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -21,21 +22,25 @@ import (
 // codecCase is one fixture of one block type, encoded and decoded through
 // the exported functions.
 type codecCase struct {
-	name   string
-	value  any
-	encode func() ([]byte, error)
-	decode func([]byte) (any, error)
+	name    string
+	version int // the format version of the golden file
+	value   any
+	encode  func() ([]byte, error)
+	decode  func([]byte) (any, error)
 }
 
-func caseOf[T any](name string, v T, enc func(T) ([]byte, error), dec func([]byte) (T, error)) codecCase {
+func caseOf[T any](name string, version int, v T, enc func(T) ([]byte, error), dec func([]byte) (T, error)) codecCase {
 	return codecCase{
-		name:   name,
-		value:  v,
-		encode: func() ([]byte, error) { return enc(v) },
-		decode: func(b []byte) (any, error) { return dec(b) },
+		name:    name,
+		version: version,
+		value:   v,
+		encode:  func() ([]byte, error) { return enc(v) },
+		decode:  func(b []byte) (any, error) { return dec(b) },
 	}
 }
 
+// codecCases are the golden vectors. The version 1 files are kept as they
+// were written by format version 1: this code must still read them.
 func codecCases() []codecCase {
 	noLog := fixtureAllocation()
 	noLog.Log = nil
@@ -43,24 +48,31 @@ func codecCases() []codecCase {
 	noOverrides.Overrides = []Override{}
 	emptyPinset := fixturePinset()
 	emptyPinset.CRDTHeads = []cid.Cid{}
-	released := fixtureSignedAck()
+	released := v1Ack(fixtureSignedAck())
 	released.Ack.State = StateReleased
 	return []codecCase{
-		caseOf("signed-head", fixtureSignedHead(), EncodeSignedHead, DecodeSignedHead),
-		caseOf("signed-head-genesis", fixtureGenesis(), EncodeSignedHead, DecodeSignedHead),
-		caseOf("pinset", fixturePinset(), EncodePinset, DecodePinset),
-		caseOf("pinset-empty", emptyPinset, EncodePinset, DecodePinset),
-		caseOf("list", fixtureList(), EncodeList, DecodeList),
-		caseOf("list-empty", List{Chunks: []cid.Cid{}}, EncodeList, DecodeList),
-		caseOf("member-chunk", fixtureMemberChunk(), EncodeMemberChunk, DecodeMemberChunk),
-		caseOf("shard-chunk", fixtureShardChunk(), EncodeShardChunk, DecodeShardChunk),
-		caseOf("log-chunk", fixtureLogChunk(), EncodeLogChunk, DecodeLogChunk),
-		caseOf("allocation", fixtureAllocation(), EncodeAllocation, DecodeAllocation),
-		caseOf("allocation-no-log", noLog, EncodeAllocation, DecodeAllocation),
-		caseOf("allocation-no-overrides", noOverrides, EncodeAllocation, DecodeAllocation),
-		caseOf("signed-ack", fixtureSignedAck(), EncodeSignedAck, DecodeSignedAck),
-		caseOf("signed-ack-released", released, EncodeSignedAck, DecodeSignedAck),
-		caseOf("signed-offer", fixtureSignedOffer(), EncodeSignedOffer, DecodeSignedOffer),
+		caseOf("signed-head", 1, v1Head(fixtureSignedHead()), EncodeSignedHead, DecodeSignedHead),
+		caseOf("signed-head-genesis", 1, v1Head(fixtureGenesis()), EncodeSignedHead, DecodeSignedHead),
+		caseOf("pinset", 1, fixturePinset(), EncodePinset, DecodePinset),
+		caseOf("pinset-empty", 1, emptyPinset, EncodePinset, DecodePinset),
+		caseOf("list", 1, fixtureList(), EncodeList, DecodeList),
+		caseOf("list-empty", 1, List{Chunks: []cid.Cid{}}, EncodeList, DecodeList),
+		caseOf("member-chunk", 1, fixtureMemberChunk(), EncodeMemberChunk, DecodeMemberChunk),
+		caseOf("shard-chunk", 1, fixtureShardChunk(), EncodeShardChunk, DecodeShardChunk),
+		caseOf("log-chunk", 1, v1LogChunk(), EncodeLogChunk, DecodeLogChunk),
+		caseOf("allocation", 1, fixtureAllocation(), EncodeAllocation, DecodeAllocation),
+		caseOf("allocation-no-log", 1, noLog, EncodeAllocation, DecodeAllocation),
+		caseOf("allocation-no-overrides", 1, noOverrides, EncodeAllocation, DecodeAllocation),
+		caseOf("signed-ack", 1, v1Ack(fixtureSignedAck()), EncodeSignedAck, DecodeSignedAck),
+		caseOf("signed-ack-released", 1, released, EncodeSignedAck, DecodeSignedAck),
+		caseOf("signed-offer", 1, v1Offer(fixtureSignedOffer()), EncodeSignedOffer, DecodeSignedOffer),
+
+		caseOf("v2-signed-head", 2, fixtureSignedHead(), EncodeSignedHead, DecodeSignedHead),
+		caseOf("v2-signed-ack", 2, fixtureSignedAck(), EncodeSignedAck, DecodeSignedAck),
+		caseOf("v2-signed-offer", 2, fixtureSignedOffer(), EncodeSignedOffer, DecodeSignedOffer),
+		caseOf("v2-signed-audit", 2, fixtureSignedAudit(), EncodeSignedAudit, DecodeSignedAudit),
+		caseOf("v2-signed-audit-fail", 2, fixtureFailedAudit(), EncodeSignedAudit, DecodeSignedAudit),
+		caseOf("v2-log-chunk", 2, fixtureLogChunkV2(), EncodeLogChunk, DecodeLogChunk),
 	}
 }
 
@@ -139,7 +151,8 @@ func TestGoFieldNames(t *testing.T) {
 		"Allocation": reflect.TypeOf(Allocation{}), "AllocParams": reflect.TypeOf(AllocParams{}),
 		"Override": reflect.TypeOf(Override{}), "Ack": reflect.TypeOf(Ack{}),
 		"SignedAck": reflect.TypeOf(SignedAck{}), "Offer": reflect.TypeOf(Offer{}),
-		"SignedOffer": reflect.TypeOf(SignedOffer{}),
+		"SignedOffer": reflect.TypeOf(SignedOffer{}), "Audit": reflect.TypeOf(Audit{}),
+		"SignedAudit": reflect.TypeOf(SignedAudit{}),
 	}
 	n := 0
 	for name, typ := range typeSystem.GetTypes() {
@@ -221,14 +234,14 @@ func rawCID() cid.Cid {
 }
 
 func badCases() []badCase {
-	sh, ps, li, mc, sc, lc, al, sa, so := fixtureSignedHead, fixturePinset, fixtureList, fixtureMemberChunk,
-		fixtureShardChunk, fixtureLogChunk, fixtureAllocation, fixtureSignedAck, fixtureSignedOffer
+	sh, ps, li, mc, sc, lc, al, sa, so, au := fixtureSignedHead, fixturePinset, fixtureList, fixtureMemberChunk,
+		fixtureShardChunk, fixtureLogChunkV2, fixtureAllocation, fixtureSignedAck, fixtureSignedOffer, fixtureSignedAudit
 	longCID := func() cid.Cid {
 		mh, _ := multihash.Sum(bytes.Repeat([]byte{1}, 200), multihash.IDENTITY, -1)
 		return cid.NewCidV1(cid.Raw, mh)
 	}
 	return []badCase{
-		bad(signedHeadType, sh, "version", func(h *SignedHead) { h.Head.Version = 2 }, ErrUnknownVersion, "version 2"),
+		bad(signedHeadType, sh, "version", func(h *SignedHead) { h.Head.Version = 3 }, ErrUnknownVersion, "version 3"),
 		bad(signedHeadType, sh, "version0", func(h *SignedHead) { h.Head.Version = 0 }, ErrUnknownVersion, "version 0"),
 		bad(signedHeadType, sh, "cluster-empty", func(h *SignedHead) { h.Head.Cluster = nil }, ErrMalformed, "head.cluster"),
 		bad(signedHeadType, sh, "cluster-long", func(h *SignedHead) { h.Head.Cluster = make([]byte, 65) }, ErrTooLarge, "head.cluster"),
@@ -301,8 +314,10 @@ func badCases() []badCase {
 		bad(shardChunkType, sc, "repl", func(c *ShardChunk) { c.Items[1].ReplMin = 4 }, ErrMalformed, "items[1].replMin"),
 
 		bad(logChunkType, lc, "empty", func(c *LogChunk) { c.Items = []LogEntry{} }, ErrMalformed, "items"),
-		bad(logChunkType, lc, "no-kind", func(c *LogChunk) { c.Items[1].Ack = nil }, ErrMalformed, "items[1]"),
-		bad(logChunkType, lc, "ack-state", func(c *LogChunk) { c.Items[1].Ack.Ack.State = "lost" }, ErrMalformed, "items[1].ack.ack.state"),
+		bad(logChunkType, lc, "no-kind", func(c *LogChunk) { c.Items[1].Audit = nil }, ErrMalformed, "items[1]"),
+		bad(logChunkType, lc, "ack-state", func(c *LogChunk) { c.Items[0].Ack.Ack.State = "lost" }, ErrMalformed, "items[0].ack.ack.state"),
+		bad(logChunkType, lc, "audit-result", func(c *LogChunk) { c.Items[2].Audit.Audit.Result = "lost" }, ErrMalformed, "items[2].audit.audit.result"),
+		bad(logChunkType, lc, "audit-version", func(c *LogChunk) { c.Items[1].Audit.Audit.Version = 1 }, ErrUnknownVersion, "version 1 for an audit"),
 		bad(logChunkType, lc, "ack-version", func(c *LogChunk) { c.Items[0].Ack.Ack.Version = 9 }, ErrUnknownVersion, "version 9"),
 		bad(logChunkType, lc, "ack-sig", func(c *LogChunk) { c.Items[0].Ack.Sig.Sig = nil }, ErrMalformed, "items[0].ack.sig.sig"),
 
@@ -321,6 +336,7 @@ func badCases() []badCase {
 		bad(allocationType, al, "log-link", func(a *Allocation) { a.Log = ptr(cidV0()) }, ErrMalformed, "log"),
 
 		bad(signedAckType, sa, "version", func(a *SignedAck) { a.Ack.Version = 0 }, ErrUnknownVersion, "version 0"),
+		bad(signedAckType, sa, "version3", func(a *SignedAck) { a.Ack.Version = 3 }, ErrUnknownVersion, "version 3"),
 		bad(signedAckType, sa, "state", func(a *SignedAck) { a.Ack.State = "Stored" }, ErrMalformed, "ack.state"),
 		bad(signedAckType, sa, "state-empty", func(a *SignedAck) { a.Ack.State = "" }, ErrMalformed, "ack.state"),
 		bad(signedAckType, sa, "digest-empty", func(a *SignedAck) { a.Ack.Digest = nil }, ErrMalformed, "ack.digest"),
@@ -335,6 +351,7 @@ func badCases() []badCase {
 		bad(signedAckType, sa, "sig", func(a *SignedAck) { a.Sig.Sig = a.Sig.Sig[1:] }, ErrMalformed, "sig.sig"),
 
 		bad(signedOfferType, so, "version", func(o *SignedOffer) { o.Offer.Version = 3 }, ErrUnknownVersion, "version 3"),
+		bad(signedOfferType, so, "version0", func(o *SignedOffer) { o.Offer.Version = 0 }, ErrUnknownVersion, "version 0"),
 		bad(signedOfferType, so, "addrs-many", func(o *SignedOffer) { o.Offer.Addrs = make([][]byte, MaxAddrs+1) }, ErrTooLarge, "offer.addrs"),
 		bad(signedOfferType, so, "addr-empty", func(o *SignedOffer) { o.Offer.Addrs = [][]byte{{}} }, ErrMalformed, "offer.addrs[0]"),
 		bad(signedOfferType, so, "addr-long", func(o *SignedOffer) { o.Offer.Addrs = [][]byte{make([]byte, MaxAddrLen+1)} }, ErrTooLarge, "offer.addrs[0]"),
@@ -344,8 +361,45 @@ func badCases() []badCase {
 		bad(signedOfferType, so, "capacity", func(o *SignedOffer) { o.Offer.Capacity = -1 }, ErrMalformed, "offer.capacity"),
 		bad(signedOfferType, so, "free", func(o *SignedOffer) { o.Offer.Free = -1 }, ErrMalformed, "offer.free"),
 		bad(signedOfferType, so, "time", func(o *SignedOffer) { o.Offer.Time = -1 }, ErrMalformed, "offer.time"),
+		bad(signedAuditType, au, "version1", func(a *SignedAudit) { a.Audit.Version = 1 }, ErrUnknownVersion, "version 1 for an audit"),
+		bad(signedAuditType, au, "version3", func(a *SignedAudit) { a.Audit.Version = 3 }, ErrUnknownVersion, "version 3"),
+		bad(signedAuditType, au, "cluster-empty", func(a *SignedAudit) { a.Audit.Cluster = nil }, ErrMalformed, "audit.cluster"),
+		bad(signedAuditType, au, "auditor-empty", func(a *SignedAudit) { a.Audit.Auditor = []byte{} }, ErrMalformed, "audit.auditor"),
+		bad(signedAuditType, au, "auditor-long", func(a *SignedAudit) { a.Audit.Auditor = make([]byte, 65) }, ErrTooLarge, "audit.auditor"),
+		bad(signedAuditType, au, "holder-empty", func(a *SignedAudit) { a.Audit.Holder = nil }, ErrMalformed, "audit.holder"),
+		bad(signedAuditType, au, "holder-long", func(a *SignedAudit) { a.Audit.Holder = make([]byte, 65) }, ErrTooLarge, "audit.holder"),
+		bad(signedAuditType, au, "head-link", func(a *SignedAudit) { a.Audit.Head = rawCID() }, ErrMalformed, "audit.head"),
+		bad(signedAuditType, au, "seq", func(a *SignedAudit) { a.Audit.Seq = -1 }, ErrMalformed, "audit.seq"),
+		bad(signedAuditType, au, "shard", func(a *SignedAudit) { a.Audit.Shard = -1 }, ErrMalformed, "audit.shard"),
+		bad(signedAuditType, au, "digest-empty", func(a *SignedAudit) { a.Audit.Digest = nil }, ErrMalformed, "audit.digest"),
+		bad(signedAuditType, au, "digest-long", func(a *SignedAudit) { a.Audit.Digest = make([]byte, MaxDigestLen+1) }, ErrTooLarge, "audit.digest"),
+		bad(signedAuditType, au, "nonce-short", func(a *SignedAudit) { a.Audit.Nonce = a.Audit.Nonce[1:] }, ErrMalformed, "audit.nonce"),
+		bad(signedAuditType, au, "nonce-long", func(a *SignedAudit) { a.Audit.Nonce = make([]byte, NonceLen+1) }, ErrMalformed, "audit.nonce"),
+		bad(signedAuditType, au, "samples", func(a *SignedAudit) { a.Audit.Samples = -1 }, ErrMalformed, "audit.samples"),
+		bad(signedAuditType, au, "result", func(a *SignedAudit) { a.Audit.Result = "Pass" }, ErrMalformed, "audit.result"),
+		bad(signedAuditType, au, "result-empty", func(a *SignedAudit) { a.Audit.Result = "" }, ErrMalformed, "audit.result"),
+		bad(signedAuditType, au, "pass-with-reason", func(a *SignedAudit) { a.Audit.Reason = "x" }, ErrMalformed, "audit.reason"),
+		bad(signedAuditType, au, "fail-without-reason", func(a *SignedAudit) { a.Audit.Result = ResultFail }, ErrMalformed, "audit.reason"),
+		bad(signedAuditType, au, "reason-long", func(a *SignedAudit) {
+			a.Audit.Result, a.Audit.Reason = ResultFail, strings.Repeat("r", MaxReasonLen+1)
+		}, ErrTooLarge, "audit.reason"),
+		bad(signedAuditType, au, "reason-control", func(a *SignedAudit) { a.Audit.Result, a.Audit.Reason = ResultFail, "a\x1b[2Jb" }, ErrMalformed, "audit.reason"),
+		bad(signedAuditType, au, "reason-utf8", func(a *SignedAudit) { a.Audit.Result, a.Audit.Reason = ResultFail, "a\xffb" }, ErrMalformed, "audit.reason"),
+		bad(signedAuditType, au, "time", func(a *SignedAudit) { a.Audit.Time = -1 }, ErrMalformed, "audit.time"),
+		bad(signedAuditType, au, "sig", func(a *SignedAudit) { a.Sig.Sig = nil }, ErrMalformed, "sig.sig"),
+		bad(signedAuditType, au, "signer-long", func(a *SignedAudit) { a.Sig.Signer = make([]byte, 65) }, ErrTooLarge, "sig.signer"),
+
 		bad(signedOfferType, so, "peer-empty", func(o *SignedOffer) { o.Offer.Peer = nil }, ErrMalformed, "offer.peer"),
 	}
+}
+
+// TestLogEntryTwoKinds: a union value with both members set cannot be
+// written (bindnode would silently write one of them).
+func TestLogEntryTwoKinds(t *testing.T) {
+	c := fixtureLogChunkV2()
+	c.Items[1].Ack = c.Items[0].Ack
+	_, err := EncodeLogChunk(c)
+	checkErr(t, "encode", err, ErrMalformed, "items[1].(union)")
 }
 
 func TestRejectInvalidValues(t *testing.T) {
@@ -556,16 +610,24 @@ func TestUnknownVersionWithNewFields(t *testing.T) {
 		{"ack", func() ([]byte, error) { return EncodeSignedAck(fixtureSignedAck()) }, decAck, []string{"ack"}},
 		{"offer", func() ([]byte, error) { return EncodeSignedOffer(fixtureSignedOffer()) },
 			func(b []byte) error { _, err := DecodeSignedOffer(b); return err }, []string{"offer"}},
+		{"audit", func() ([]byte, error) { return EncodeSignedAudit(fixtureSignedAudit()) },
+			func(b []byte) error { _, err := DecodeSignedAudit(b); return err }, []string{"audit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.data()
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := setFields(t, decodeAny(t, b), tc.path, map[string]int64{"version": 2, "newField": 7})
+			n := setFields(t, decodeAny(t, b), tc.path, map[string]int64{"version": Version + 1, "newField": 7})
 			err = tc.dec(encodeAny(t, n, true))
-			if !errors.Is(err, ErrUnknownVersion) || !strings.Contains(err.Error(), "version 2") {
-				t.Fatalf("decode: %v, want ErrUnknownVersion naming version 2", err)
+			if !errors.Is(err, ErrUnknownVersion) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", Version+1)) {
+				t.Fatalf("decode: %v, want ErrUnknownVersion naming version %d", err, Version+1)
+			}
+			// A known version with an unknown field is malformed, not
+			// unknown: only the version number decides.
+			n = setFields(t, decodeAny(t, b), tc.path, map[string]int64{"newField": 7})
+			if err := tc.dec(encodeAny(t, n, true)); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("decode with an unknown field: %v, want ErrMalformed", err)
 			}
 		})
 	}
@@ -611,10 +673,14 @@ func TestChunkSizesFit(t *testing.T) {
 	for i := range shards {
 		shards[i] = maxShard(int64(i))
 	}
+	// Audit entries are the larger kind: a chunk of them is the largest.
+	acks := make([]LogEntry, LogChunkSize)
 	entries := make([]LogEntry, LogChunkSize)
 	for i := range entries {
 		a := maxSignedAck()
-		entries[i] = LogEntry{Ack: &a}
+		acks[i] = LogEntry{Ack: &a}
+		au := maxSignedAudit()
+		entries[i] = LogEntry{Audit: &au}
 	}
 	chunks := make([]cid.Cid, MaxListChunks)
 	for i := range chunks {
@@ -628,7 +694,9 @@ func TestChunkSizesFit(t *testing.T) {
 	}{
 		{"member chunk", func() ([]byte, error) { return EncodeMemberChunk(MemberChunk{Items: members}) }, decMemberChunk, MaxBlockSize / 2},
 		{"shard chunk", func() ([]byte, error) { return EncodeShardChunk(ShardChunk{Items: shards}) }, decShardChunk, MaxBlockSize / 2},
-		{"log chunk", func() ([]byte, error) { return EncodeLogChunk(LogChunk{Items: entries}) },
+		{"log chunk (acks)", func() ([]byte, error) { return EncodeLogChunk(LogChunk{Items: acks}) },
+			func(b []byte) error { _, err := DecodeLogChunk(b); return err }, MaxBlockSize / 2},
+		{"log chunk (audits)", func() ([]byte, error) { return EncodeLogChunk(LogChunk{Items: entries}) },
 			func(b []byte) error { _, err := DecodeLogChunk(b); return err }, MaxBlockSize / 2},
 		{"list", func() ([]byte, error) {
 			return EncodeList(List{Count: math.MaxInt64, Chunks: chunks})
@@ -673,6 +741,15 @@ func TestSigningBytes(t *testing.T) {
 	o, err := OfferSigningBytes(fixtureOffer())
 	if err != nil || !bytes.HasPrefix(o, []byte(OfferDomain)) {
 		t.Fatalf("offer signing bytes: %v", err)
+	}
+	au := fixtureAudit()
+	am, err := AuditSigningBytes(au)
+	if err != nil {
+		t.Fatalf("audit signing bytes: %v", err)
+	}
+	auInner, err := auditType.encode(&au)
+	if err != nil || !bytes.Equal(am, append([]byte("pinfold/v2/audit\n"), auInner...)) {
+		t.Fatalf("audit signing bytes are not AuditDomain || dagcbor(audit) (%v)", err)
 	}
 	bad := fixtureAck()
 	bad.State = "x"

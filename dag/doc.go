@@ -10,7 +10,9 @@
 // A head CID names a SignedHead: a Head (cluster, seq, parent, time, trust
 // set and links to the pinset, the members and the allocation) with a
 // curator's signature over HeadDomain || dagcbor(Head). Followers write
-// SignedAck and SignedOffer records the same way. Long lists (members,
+// SignedAck and SignedOffer records the same way; curators write
+// SignedAudit records (format version 2) with the result of a
+// proof-of-possession challenge, and log them like ACKs. Long lists (members,
 // shards, the allocation log) are split into fixed-size chunks under a List
 // block, so no block exceeds MaxBlockSize and equal lists have equal CIDs.
 //
@@ -18,10 +20,12 @@
 // schema exactly, respect every per-field limit and ordering rule, and
 // re-encode to exactly the bytes it was read from. Anything else is
 // rejected with ErrMalformed, ErrTooLarge or ErrUnknownVersion, wrapped with
-// the block type, its CID and the field. Encoding applies the same checks,
+// the block type, its CID and the field. This code writes format Version
+// (2) and reads MinVersion (1) to Version: version 1 blocks decode to the
+// same values and bytes as before. Encoding applies the same checks,
 // so this package never writes a block it would refuse to read.
 //
-// Signed records (heads, ACKs, offers) are decoded on every verification,
+// Signed records (heads, ACKs, offers, audits) are decoded on every verification,
 // so they have a direct decoder of their canonical encoding; SplitSignedHead
 // and friends also return the exact message the signature covers. The
 // bindnode path stays the reference: tests and fuzz targets check that both

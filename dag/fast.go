@@ -9,7 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Signed records (heads, ACKs, offers) are decoded on every verification,
+// Signed records (heads, ACKs, offers, audits) are decoded on every verification,
 // so they have a direct decoder: a strict reader of canonical dag-cbor for
 // exactly their schema, followed by the same semantic checks as the bindnode
 // path. It accepts only the canonical encoding (definite lengths, minimal
@@ -303,6 +303,22 @@ var offerFields = canonical(
 	intField("time", func(o *Offer) *int64 { return &o.Time }),
 )
 
+var auditFields = canonical(
+	intField("version", func(a *Audit) *int64 { return &a.Version }),
+	bytesField("cluster", func(a *Audit) *[]byte { return &a.Cluster }),
+	bytesField("auditor", func(a *Audit) *[]byte { return &a.Auditor }),
+	bytesField("holder", func(a *Audit) *[]byte { return &a.Holder }),
+	linkField("head", func(a *Audit) *cid.Cid { return &a.Head }),
+	intField("seq", func(a *Audit) *int64 { return &a.Seq }),
+	intField("shard", func(a *Audit) *int64 { return &a.Shard }),
+	bytesField("digest", func(a *Audit) *[]byte { return &a.Digest }),
+	bytesField("nonce", func(a *Audit) *[]byte { return &a.Nonce }),
+	intField("samples", func(a *Audit) *int64 { return &a.Samples }),
+	textField("result", func(a *Audit) *string { return &a.Result }),
+	textField("reason", func(a *Audit) *string { return &a.Reason }),
+	intField("time", func(a *Audit) *int64 { return &a.Time }),
+)
+
 // envelope builds the fields of a signed record {inner, sig}; parsing the
 // inner record notes where its bytes are in r.span.
 func envelope[S, T any](innerName string, inner func(*S) *T, sig func(*S) *Signature, innerFields []field[T]) []field[S] {
@@ -324,6 +340,8 @@ var (
 		func(s *SignedAck) *Signature { return &s.Sig }, ackFields)
 	signedOfferFields = envelope("offer", func(s *SignedOffer) *Offer { return &s.Offer },
 		func(s *SignedOffer) *Signature { return &s.Sig }, offerFields)
+	signedAuditFields = envelope("audit", func(s *SignedAudit) *Audit { return &s.Audit },
+		func(s *SignedAudit) *Signature { return &s.Sig }, auditFields)
 )
 
 // decodeSigned decodes a signed record with the direct decoder and returns
@@ -373,4 +391,10 @@ func SplitSignedAck(data []byte) (SignedAck, []byte, error) {
 // signature covers, OfferDomain || dagcbor(offer).
 func SplitSignedOffer(data []byte) (SignedOffer, []byte, error) {
 	return decodeSigned(signedOfferType, signedOfferFields, OfferDomain, data, cid.Undef)
+}
+
+// SplitSignedAudit decodes a signed audit block and returns the message its
+// signature covers, AuditDomain || dagcbor(audit).
+func SplitSignedAudit(data []byte) (SignedAudit, []byte, error) {
+	return decodeSigned(signedAuditType, signedAuditFields, AuditDomain, data, cid.Undef)
 }

@@ -29,15 +29,17 @@ func signedCodecs(t testing.TB) []signedCodec {
 	}
 	return []signedCodec{
 		{
-			name:    "head",
-			seeds:   [][]byte{enc(EncodeSignedHead(fixtureSignedHead())), enc(EncodeSignedHead(fixtureGenesis()))},
+			name: "head",
+			seeds: [][]byte{enc(EncodeSignedHead(fixtureSignedHead())), enc(EncodeSignedHead(fixtureGenesis())),
+				enc(EncodeSignedHead(v1Head(fixtureSignedHead())))},
 			fast:    func(b []byte) (any, []byte, error) { return SplitSignedHead(b) },
 			ref:     func(b []byte) (any, error) { return deref(signedHeadType.decode(b, CID(b))) },
 			message: func(v any) ([]byte, error) { return HeadSigningBytes(v.(SignedHead).Head) },
 		},
 		{
-			name:    "ack",
-			seeds:   [][]byte{enc(EncodeSignedAck(fixtureSignedAck())), enc(EncodeSignedAck(maxSignedAck()))},
+			name: "ack",
+			seeds: [][]byte{enc(EncodeSignedAck(fixtureSignedAck())), enc(EncodeSignedAck(maxSignedAck())),
+				enc(EncodeSignedAck(v1Ack(fixtureSignedAck())))},
 			fast:    func(b []byte) (any, []byte, error) { return SplitSignedAck(b) },
 			ref:     func(b []byte) (any, error) { return deref(signedAckType.decode(b, CID(b))) },
 			message: func(v any) ([]byte, error) { return AckSigningBytes(v.(SignedAck).Ack) },
@@ -48,6 +50,14 @@ func signedCodecs(t testing.TB) []signedCodec {
 			fast:    func(b []byte) (any, []byte, error) { return SplitSignedOffer(b) },
 			ref:     func(b []byte) (any, error) { return deref(signedOfferType.decode(b, CID(b))) },
 			message: func(v any) ([]byte, error) { return OfferSigningBytes(v.(SignedOffer).Offer) },
+		},
+		{
+			name: "audit",
+			seeds: [][]byte{enc(EncodeSignedAudit(fixtureSignedAudit())), enc(EncodeSignedAudit(fixtureFailedAudit())),
+				enc(EncodeSignedAudit(maxSignedAudit()))},
+			fast:    func(b []byte) (any, []byte, error) { return SplitSignedAudit(b) },
+			ref:     func(b []byte) (any, error) { return deref(signedAuditType.decode(b, CID(b))) },
+			message: func(v any) ([]byte, error) { return AuditSigningBytes(v.(SignedAudit).Audit) },
 		},
 	}
 }
@@ -123,6 +133,8 @@ func TestFastDecoderRejectsInvalidValues(t *testing.T) {
 			split = func(b []byte) error { _, _, err := SplitSignedAck(b); return err }
 		case bytes.HasPrefix([]byte(tc.name), []byte("signed offer/")):
 			split = func(b []byte) error { _, _, err := SplitSignedOffer(b); return err }
+		case bytes.HasPrefix([]byte(tc.name), []byte("signed audit/")):
+			split = func(b []byte) error { _, _, err := SplitSignedAudit(b); return err }
 		default:
 			continue
 		}

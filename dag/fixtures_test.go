@@ -141,6 +141,57 @@ func fixtureAllocation() Allocation {
 	}
 }
 
+func fixtureAudit() Audit {
+	return Audit{
+		Version: Version,
+		Cluster: fakePeer(100),
+		Auditor: fakePeer(2),
+		Holder:  fakePeer(7),
+		Head:    fakeCID("head"),
+		Seq:     42,
+		Shard:   3,
+		Digest:  append([]byte{0x12, 0x20}, bytes.Repeat([]byte{0xab}, 32)...),
+		Nonce:   bytes.Repeat([]byte{0x5a}, NonceLen),
+		Samples: 16,
+		Result:  ResultPass,
+		Reason:  "",
+		Time:    1_700_000_003_000,
+	}
+}
+
+func fixtureSignedAudit() SignedAudit { return SignedAudit{Audit: fixtureAudit(), Sig: fakeSig(2)} }
+
+func fixtureFailedAudit() SignedAudit {
+	a := fixtureSignedAudit()
+	a.Audit.Result = ResultFail
+	a.Audit.Reason = "audit: block missing: path 3 depth 2"
+	a.Audit.Samples = 3
+	return a
+}
+
+// fixtureLogChunkV2 mixes both kinds of entry.
+func fixtureLogChunkV2() LogChunk {
+	a := fixtureSignedAck()
+	b := fixtureSignedAudit()
+	c := fixtureFailedAudit()
+	return LogChunk{Items: []LogEntry{{Ack: &a}, {Audit: &b}, {Audit: &c}}}
+}
+
+// Version 1 values: the golden files of format version 1 hold these.
+
+func v1Head(h SignedHead) SignedHead    { h.Head.Version = 1; return h }
+func v1Ack(a SignedAck) SignedAck       { a.Ack.Version = 1; return a }
+func v1Offer(o SignedOffer) SignedOffer { o.Offer.Version = 1; return o }
+
+func v1LogChunk() LogChunk {
+	c := fixtureLogChunk()
+	for i := range c.Items {
+		a := v1Ack(*c.Items[i].Ack)
+		c.Items[i].Ack = &a
+	}
+	return c
+}
+
 func fixtureOffer() Offer {
 	return Offer{
 		Version:  Version,
@@ -195,6 +246,27 @@ func maxSignedAck() SignedAck {
 			Digest:  bytes.Repeat([]byte{0xff}, MaxDigestLen),
 			Bytes:   math.MaxInt64,
 			State:   StateReleased,
+			Time:    math.MaxInt64,
+		},
+		Sig: Signature{Signer: maxPeer(2), Sig: bytes.Repeat([]byte{0xff}, SignatureLen)},
+	}
+}
+
+func maxSignedAudit() SignedAudit {
+	return SignedAudit{
+		Audit: Audit{
+			Version: Version,
+			Cluster: maxPeer(1),
+			Auditor: maxPeer(2),
+			Holder:  maxPeer(3),
+			Head:    fakeCID("head"),
+			Seq:     math.MaxInt64,
+			Shard:   math.MaxInt64,
+			Digest:  bytes.Repeat([]byte{0xff}, MaxDigestLen),
+			Nonce:   bytes.Repeat([]byte{0xff}, NonceLen),
+			Samples: math.MaxInt64,
+			Result:  ResultFail,
+			Reason:  maxText(MaxReasonLen),
 			Time:    math.MaxInt64,
 		},
 		Sig: Signature{Signer: maxPeer(2), Sig: bytes.Repeat([]byte{0xff}, SignatureLen)},

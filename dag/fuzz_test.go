@@ -55,6 +55,11 @@ func FuzzDecodeSignedOffer(f *testing.F) {
 	fuzzDecode(f, []SignedOffer{fixtureSignedOffer()}, EncodeSignedOffer, DecodeSignedOffer, compareWith(f, "offer"))
 }
 
+func FuzzDecodeSignedAudit(f *testing.F) {
+	fuzzDecode(f, []SignedAudit{fixtureSignedAudit(), fixtureFailedAudit(), maxSignedAudit()},
+		EncodeSignedAudit, DecodeSignedAudit, compareWith(f, "audit"))
+}
+
 func FuzzDecodeList(f *testing.F) {
 	fuzzDecode(f, []List{fixtureList(), {}}, EncodeList, DecodeList, nil)
 }
@@ -76,7 +81,7 @@ func FuzzDecodeShardChunk(f *testing.F) {
 }
 
 func FuzzDecodeLogChunk(f *testing.F) {
-	fuzzDecode(f, []LogChunk{fixtureLogChunk()}, EncodeLogChunk, DecodeLogChunk, nil)
+	fuzzDecode(f, []LogChunk{v1LogChunk(), fixtureLogChunkV2()}, EncodeLogChunk, DecodeLogChunk, nil)
 }
 
 func compareWith(f *testing.F, name string) func(*testing.T, []byte) {

@@ -17,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // TestGolden pins the wire format: every fixture must encode to exactly the
 // bytes and CID recorded in testdata/golden/<name>.golden, and those bytes
 // must decode back to the fixture. A change here is a format change: it
-// needs a new Version, not a new golden file.
+// needs a new Version, not a new golden file. The version 1 files were
+// written by format version 1 and are never regenerated differently.
 func TestGolden(t *testing.T) {
 	for _, tc := range codecCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -27,7 +28,7 @@ func TestGolden(t *testing.T) {
 			}
 			path := filepath.Join("testdata", "golden", tc.name+".golden")
 			if *update {
-				writeGolden(t, path, tc.name, b)
+				writeGolden(t, path, tc.name, tc.version, b)
 			}
 			wantCID, want := readGolden(t, path)
 			if !bytes.Equal(b, want) {
@@ -47,10 +48,10 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func writeGolden(t *testing.T, path, name string, b []byte) {
+func writeGolden(t *testing.T, path, name string, version int, b []byte) {
 	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "# pinfold dag format version %d: %s (%d bytes).\n", Version, name, len(b))
+	fmt.Fprintf(&sb, "# pinfold dag format version %d: %s (%d bytes).\n", version, name, len(b))
 	sb.WriteString("# Regenerate only for a deliberate format change: go test ./dag -run TestGolden -update\n")
 	fmt.Fprintf(&sb, "cid %s\n", CID(b))
 	h := hex.EncodeToString(b)

@@ -6,10 +6,19 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Version is the only format version this code reads and writes. Every
-// signed record carries it; a record with another version is rejected with
-// ErrUnknownVersion, never guessed at.
-const Version = 1
+// Format versions. Every signed record carries its version; this code
+// writes Version and reads MinVersion..Version (heads, ACKs and offers of
+// version 1 decode and verify exactly as before). A record with any other
+// version is rejected with ErrUnknownVersion, never guessed at.
+//
+// Version 2 adds one thing: the "audit" kind of log entry (SignedAudit),
+// which exists only from version 2 (AuditVersion). The encoding of every
+// version 1 block is unchanged.
+const (
+	Version      = 2
+	MinVersion   = 1
+	AuditVersion = 2 // the first version with audit log entries
+)
 
 // schemaText is the IPLD schema of every block pinfold writes. It is the
 // normative definition; docs/protocol.md explains it field by field.
@@ -110,10 +119,12 @@ type Override struct {
 	Exclude [][]byte // peer IDs that must not; ascending, unique
 }
 
-// LogEntry is one record of the allocation log. A keyed union so that audit
-// results can be added without changing the encoding of ACKs.
+// LogEntry is one record of the allocation log: a keyed union, exactly one
+// field set. Audit entries exist from format version 2 (AuditVersion); the
+// encoding of ACK entries is the same in every version.
 type LogEntry struct {
-	Ack *SignedAck
+	Ack   *SignedAck
+	Audit *SignedAudit
 }
 
 // Ack is a follower's commitment to hold (State "stored") or its notice of
@@ -134,6 +145,31 @@ type Ack struct {
 type SignedAck struct {
 	Ack Ack
 	Sig Signature
+}
+
+// Audit is a curator's signed result of one proof-of-possession challenge
+// (package audit): Auditor challenged Holder for the blocks of Samples
+// sampled paths of shard Shard as listed by head Head, with Nonce, and
+// the answer passed or failed. Format version 2 and later.
+type Audit struct {
+	Version int64
+	Cluster []byte
+	Auditor []byte  // the curator that ran the challenge; must equal the signer
+	Holder  []byte  // the member challenged
+	Head    cid.Cid // the head whose shard list and pinset the audit checked against
+	Seq     int64   // that head's seq
+	Shard   int64
+	Digest  []byte // the shard content digest audited (as in ACKs)
+	Nonce   []byte // the challenge's nonce, exactly NonceLen bytes
+	Samples int64  // sampled paths checked
+	Result  string // "pass" | "fail"
+	Reason  string // why it failed; "" for a pass
+	Time    int64  // unix milliseconds, auditor's clock
+}
+
+type SignedAudit struct {
+	Audit Audit
+	Sig   Signature
 }
 
 // Offer is a follower's signed announcement of what it donates.

@@ -133,6 +133,17 @@ func (s *Store) SignedOffer(ctx context.Context, c cid.Cid) (SignedOffer, error)
 	return getSigned(ctx, s, signedOfferType, signedOfferFields, OfferDomain, c)
 }
 
+// PutSignedAudit stores a signed audit block.
+func (s *Store) PutSignedAudit(ctx context.Context, a SignedAudit) (cid.Cid, error) {
+	return putTyped(ctx, s, signedAuditType, &a)
+}
+
+// SignedAudit loads and strictly decodes the signed audit c; the signature
+// is not verified here.
+func (s *Store) SignedAudit(ctx context.Context, c cid.Cid) (SignedAudit, error) {
+	return getSigned(ctx, s, signedAuditType, signedAuditFields, AuditDomain, c)
+}
+
 // List loads and strictly decodes the list block c without knowing its
 // element type. Use Members, Shards or Log to read the items.
 func (s *Store) List(ctx context.Context, c cid.Cid) (List, error) {

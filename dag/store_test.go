@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/boxo/blockstore"
@@ -62,6 +63,9 @@ func TestStorePutGet(t *testing.T) {
 		func(c cid.Cid) (any, error) { return s.SignedAck(ctx, c) }, ack, func() ([]byte, error) { return EncodeSignedAck(ack) })
 	check("offer", func() (cid.Cid, error) { return s.PutSignedOffer(ctx, off) },
 		func(c cid.Cid) (any, error) { return s.SignedOffer(ctx, c) }, off, func() ([]byte, error) { return EncodeSignedOffer(off) })
+	au := fixtureSignedAudit()
+	check("audit", func() (cid.Cid, error) { return s.PutSignedAudit(ctx, au) },
+		func(c cid.Cid) (any, error) { return s.SignedAudit(ctx, c) }, au, func() ([]byte, error) { return EncodeSignedAudit(au) })
 	listCID, err := putTyped(ctx, s, listType, &l)
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +390,44 @@ func walkSet(t *testing.T, s *Store, head cid.Cid, opt WalkOptions) (map[cid.Cid
 		got[c] = true
 	}
 	return got, nil
+}
+
+// TestBuildHeadLogVersion: audit entries go only into the logs of heads of
+// version 2 and later; a version 1 head with one is refused before
+// anything is written.
+func TestBuildHeadLogVersion(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newMemStore(t)
+	st := fixtureState(2, 2, 1)
+	au := fixtureSignedAudit()
+	st.Log = append(st.Log, LogEntry{Audit: &au})
+	h := fixtureHead()
+	h.Version = 1
+	if _, _, err := s.BuildHead(ctx, h, st); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "log[1]") {
+		t.Fatalf("version 1 head with an audit entry: %v, want ErrMalformed naming log[1]", err)
+	}
+	h.Version = 2
+	h2, built, err := s.BuildHead(ctx, h, st)
+	if err != nil {
+		t.Fatalf("version 2 head with an audit entry: %v", err)
+	}
+	var kinds []string
+	for e, err := range s.Log(ctx, *built.Log) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckLogEntryVersion(h2.Version, e); err != nil {
+			t.Fatal(err)
+		}
+		if CheckLogEntryVersion(1, e) != nil {
+			kinds = append(kinds, "audit")
+		} else {
+			kinds = append(kinds, "ack")
+		}
+	}
+	if strings.Join(kinds, ",") != "ack,audit" {
+		t.Fatalf("log read back as %v, want ack,audit", kinds)
+	}
 }
 
 func TestBuildHeadAndWalk(t *testing.T) {

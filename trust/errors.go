@@ -34,6 +34,9 @@ var (
 	ErrKeyPermissions  = errors.New("trust: key file readable by group or others")
 	ErrKeyExists       = errors.New("trust: key file exists")
 	ErrBadRules        = errors.New("trust: invalid rules")
+	// ErrVersionDowngrade: a head of a lower format version than its
+	// parent's (a version 2 chain never goes back to version 1).
+	ErrVersionDowngrade = errors.New("trust: format version lower than the parent's")
 )
 
 // ForkError is the evidence of an equivocation: one curator signed two

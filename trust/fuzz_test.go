@@ -65,3 +65,12 @@ func FuzzVerifyOffer(f *testing.F) {
 	seed := signedOfferBytes(f, testKey(f, "f1"), testOffer(f, "f1"))
 	fuzzVerify(f, [][]byte{seed}, func(b []byte) error { _, err := VerifyOffer(cluster, b); return err })
 }
+
+func FuzzVerifyAudit(f *testing.F) {
+	cluster := testID(f, "cluster")
+	pass := signedAuditBytes(f, testKey(f, "k1"), testAudit(f, "k1", "f1"))
+	failed := testAudit(f, "k1", "f1")
+	failed.Result, failed.Reason = "fail", "audit: block missing"
+	fail := signedAuditBytes(f, testKey(f, "k1"), failed)
+	fuzzVerify(f, [][]byte{pass, fail}, func(b []byte) error { _, err := VerifyAudit(cluster, b); return err })
+}

@@ -97,12 +97,17 @@ type spec struct {
 	seq     int64
 	time    int64
 	parent  *cid.Cid
+	version int64 // 0: dag.Version
 }
 
 func signHead(t testing.TB, s spec) (cid.Cid, []byte, dag.SignedHead) {
 	t.Helper()
+	version := s.version
+	if version == 0 {
+		version = dag.Version
+	}
 	h := dag.Head{
-		Version:    dag.Version,
+		Version:    version,
 		Cluster:    []byte(s.cluster),
 		Seq:        s.seq,
 		Parent:     s.parent,
@@ -173,6 +178,36 @@ func signedAckBytes(t testing.TB, key crypto.PrivKey, a dag.Ack) []byte {
 		t.Fatal(err)
 	}
 	data, err := dag.EncodeSignedAck(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func testAudit(t testing.TB, auditor, holder string) dag.Audit {
+	return dag.Audit{
+		Version: dag.Version,
+		Cluster: []byte(testID(t, "cluster")),
+		Auditor: []byte(testID(t, auditor)),
+		Holder:  []byte(testID(t, holder)),
+		Head:    dag.CID([]byte("head")),
+		Seq:     7,
+		Shard:   3,
+		Digest:  append([]byte{0x12, 0x20}, bytes.Repeat([]byte{0xab}, 32)...),
+		Nonce:   bytes.Repeat([]byte{0x42}, dag.NonceLen),
+		Samples: 16,
+		Result:  dag.ResultPass,
+		Time:    baseTime,
+	}
+}
+
+func signedAuditBytes(t testing.TB, key crypto.PrivKey, a dag.Audit) []byte {
+	t.Helper()
+	sa, err := SignAudit(key, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := dag.EncodeSignedAudit(sa)
 	if err != nil {
 		t.Fatal(err)
 	}

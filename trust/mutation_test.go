@@ -22,6 +22,8 @@ func TestEveryBitFlipRejected(t *testing.T) {
 		seq: 1, time: baseTime + 1000, parent: &g.CID})
 	ackData := signedAckBytes(t, testKey(t, "f1"), testAck(t, "f1"))
 	offerData := signedOfferBytes(t, testKey(t, "f1"), testOffer(t, "f1"))
+	auditData := signedAuditBytes(t, testKey(t, "k1"), testAudit(t, "k1", "f1"))
+	_, v1Data, _ := signHead(t, spec{cluster: rules.Cluster, signer: testKey(t, "k1"), trust: trustSet(t, "k1"), time: baseTime, version: 1})
 
 	for _, tc := range []struct {
 		name   string
@@ -32,6 +34,8 @@ func TestEveryBitFlipRejected(t *testing.T) {
 		{"head", aData, func(b []byte) error { _, err := VerifyHead(rules, &g, b, testNow); return err }},
 		{"ack", ackData, func(b []byte) error { _, err := VerifyAck(rules.Cluster, b); return err }},
 		{"offer", offerData, func(b []byte) error { _, err := VerifyOffer(rules.Cluster, b); return err }},
+		{"audit", auditData, func(b []byte) error { _, err := VerifyAudit(rules.Cluster, b); return err }},
+		{"version 1 genesis head", v1Data, func(b []byte) error { _, err := VerifyHead(rules, nil, b, testNow); return err }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.verify(tc.data); err != nil {
@@ -77,6 +81,7 @@ var sentinels = []struct {
 	{"signer-mismatch", ErrSignerMismatch},
 	{"chain-too-long", ErrChainTooLong},
 	{"not-descendant", ErrNotDescendant},
+	{"version-downgrade", ErrVersionDowngrade},
 	{"unknown-version", ErrUnknownVersion},
 	{"too-large", ErrTooLarge},
 	{"malformed", ErrMalformed},

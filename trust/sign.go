@@ -102,6 +102,24 @@ func SignOffer(key crypto.PrivKey, o dag.Offer) (dag.SignedOffer, error) {
 	return dag.SignedOffer{Offer: o, Sig: sig}, nil
 }
 
+// SignAudit signs a curator's audit result. a.Auditor must be the key's
+// peer ID. Whether that key belongs to a curator is for the verifier (the
+// trust set of the head that logs the audit) to decide.
+func SignAudit(key crypto.PrivKey, a dag.Audit) (dag.SignedAudit, error) {
+	msg, err := dag.AuditSigningBytes(a)
+	if err != nil {
+		return dag.SignedAudit{}, fmt.Errorf("sign audit: %w", err)
+	}
+	sig, err := sign(key, msg)
+	if err != nil {
+		return dag.SignedAudit{}, fmt.Errorf("sign audit: %w", err)
+	}
+	if !bytes.Equal(sig.Signer, a.Auditor) {
+		return dag.SignedAudit{}, fmt.Errorf("sign audit: %w: key %s, audit auditor %s", ErrSignerMismatch, peer.ID(sig.Signer), peerString(a.Auditor))
+	}
+	return dag.SignedAudit{Audit: a, Sig: sig}, nil
+}
+
 // peerString prints untrusted peer ID bytes: the base58 form if they are a
 // valid multihash, else a hex dump.
 func peerString(id []byte) string {

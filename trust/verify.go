@@ -94,7 +94,8 @@ type Verified struct {
 // The rules, in the order they are checked: strict decoding (dag); cluster
 // equal to r.Cluster; trust set of ed25519 keys; parent link equal to the
 // parent's CID (null at genesis); seq greater than the parent's; time not
-// before the parent's and at most MaxSkew after now; signer in the parent's
+// before the parent's and at most MaxSkew after now; format version not
+// lower than the parent's; signer in the parent's
 // trust set (r.Trust at genesis); signature valid over
 // dag.HeadDomain || dagcbor(head).
 func VerifyHead(r Rules, parent *Verified, data []byte, now time.Time) (Verified, error) {
@@ -148,6 +149,9 @@ func checkHead(r Rules, parent *Verified, c cid.Cid, sh *dag.SignedHead, msg []b
 		}
 		if h.Time < ph.Time {
 			return fmt.Errorf("%w: time %s is before parent %s's time %s", ErrPastTime, msTime(h.Time), parent.CID, msTime(ph.Time))
+		}
+		if h.Version < ph.Version {
+			return fmt.Errorf("%w: version %d after parent %s's version %d", ErrVersionDowngrade, h.Version, parent.CID, ph.Version)
 		}
 		authority = ph.Trust
 	}
@@ -225,6 +229,38 @@ func VerifyOffer(cluster peer.ID, data []byte) (dag.SignedOffer, error) {
 		return dag.SignedOffer{}, fmt.Errorf("verify offer %s: %w", dag.CID(data), err)
 	}
 	return o, nil
+}
+
+// VerifyAudit verifies data as a curator's signed audit result for
+// cluster, by the same rules as VerifyAck: strict decoding (an audit must
+// be of format version 2 or later), the cluster, the signer equal to the
+// audit's auditor, and the signature over dag.AuditDomain || dagcbor(audit).
+//
+// It does not decide whether the auditor is a curator: the caller checks
+// the auditor against the trust set of the head it logs or reads the
+// audit in (an audit by a key outside that set is worth nothing), and
+// whether the holder, shard, head and digest match that head.
+func VerifyAudit(cluster peer.ID, data []byte) (dag.SignedAudit, error) {
+	a, msg, err := dag.SplitSignedAudit(data)
+	if err != nil {
+		return dag.SignedAudit{}, fmt.Errorf("verify audit: %w", err)
+	}
+	if err := checkRecord(cluster, a.Audit.Cluster, a.Audit.Auditor, a.Sig, msg); err != nil {
+		return dag.SignedAudit{}, fmt.Errorf("verify audit %s: %w", dag.CID(data), err)
+	}
+	return a, nil
+}
+
+// VerifyLoggedAudit verifies an audit read from a head's log, where it is
+// a value rather than a block: it re-encodes it canonically and verifies
+// those bytes as VerifyAudit does.
+func VerifyLoggedAudit(cluster peer.ID, a dag.SignedAudit) error {
+	data, err := dag.EncodeSignedAudit(a)
+	if err != nil {
+		return fmt.Errorf("verify audit: %w", err)
+	}
+	_, err = VerifyAudit(cluster, data)
+	return err
 }
 
 func checkRecord(cluster peer.ID, recCluster, recPeer []byte, sig dag.Signature, msg []byte) error {

@@ -67,8 +67,8 @@ func TestVerifyHead(t *testing.T) {
 	otherParent := dag.CID([]byte("elsewhere"))
 	skewLimit := testNow.Add(DefaultMaxSkew).UnixMilli()
 	okChild := child(spec{})
-	version2 := resign(t, okChild, func(sh *dag.SignedHead) {})
-	version2 = bytes.Replace(version2, []byte("\x67version\x01"), []byte("\x67version\x02"), 1)
+	version3 := resign(t, okChild, func(sh *dag.SignedHead) {})
+	version3 = bytes.Replace(version3, []byte("\x67version\x02"), []byte("\x67version\x03"), 1)
 
 	tests := []struct {
 		name   string
@@ -104,7 +104,7 @@ func TestVerifyHead(t *testing.T) {
 		{"signature of another head", &g, resign(t, okChild, func(sh *dag.SignedHead) { sh.Head.Seq = 2 }), rules, ErrBadSignature, nil},
 		{"signature bit flipped", &g, resign(t, okChild, func(sh *dag.SignedHead) { sh.Sig.Sig[5] ^= 1 }), rules, ErrBadSignature, nil},
 		{"signer swapped", &g, resign(t, okChild, func(sh *dag.SignedHead) { sh.Sig.Signer = trustSet(t, "k1")[0] }), rules, ErrBadSignature, nil},
-		{"unknown version", &g, version2, rules, ErrUnknownVersion, []string{"version 2"}},
+		{"unknown version", &g, version3, rules, ErrUnknownVersion, []string{"version 3"}},
 		{"garbage", &g, []byte("garbage"), rules, ErrMalformed, nil},
 		{"oversized", &g, make([]byte, dag.MaxBlockSize+1), rules, ErrTooLarge, nil},
 		{"rules without trust", &g, okChild, Rules{Cluster: cluster}, ErrBadRules, []string{"rules.trust"}},
