@@ -198,5 +198,10 @@ func Entry(e dag.LogEntry) (ledger.Entry, bool) {
 		return ledger.Entry{Ack: &ledger.Ack{Peer: string(a.Peer), Shard: a.Shard, State: a.State,
 			Digest: a.Digest, Bytes: a.Bytes, Seq: a.Seq, Time: a.Time}}, true
 	}
+	if e.Audit != nil {
+		a := e.Audit.Audit
+		return ledger.Entry{Audit: &ledger.Audit{Auditor: string(a.Auditor), Holder: string(a.Holder), Shard: a.Shard,
+			Digest: a.Digest, Result: a.Result, Reason: a.Reason, Time: a.Time}}, true
+	}
 	return ledger.Entry{}, false
 }

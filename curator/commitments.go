@@ -124,6 +124,15 @@ type HolderInfo struct {
 	AckTime  time.Time `json:"ack_time,omitzero"`
 	Current  bool      `json:"current"`  // the ACK covers the shard's present content
 	Recorded bool      `json:"recorded"` // an ACK of that content is in a signed head's log
+	// Proven: a signed head records a passed audit of this copy after its
+	// ACK, within the audit period, and no failure since. Only proven
+	// copies count as held.
+	Proven bool `json:"proven"`
+	// Audit is the newest audit result of the copy in the chain ("pass",
+	// "fail", or "" for none yet), with its time and, for a failure, why.
+	Audit       string    `json:"audit,omitempty"`
+	AuditedAt   time.Time `json:"audited_at,omitzero"`
+	AuditReason string    `json:"audit_reason,omitempty"`
 }
 
 // ShardInfo is one shard's replication status.
@@ -133,8 +142,9 @@ type ShardInfo struct {
 	Pins    int64        `json:"pins"`
 	Min     int          `json:"min"`
 	Max     int          `json:"max"`
-	Acked   int          `json:"acked"` // holders with a current stored ACK
-	Status  string       `json:"status"`
+	Acked   int          `json:"acked"`  // holders with a current stored ACK: claims
+	Proven  int          `json:"proven"` // holders whose copy an audit proved: what counts
+	Status  string       `json:"status"` // from the proven holders
 	Holders []HolderInfo `json:"holders"`
 }
 
@@ -146,6 +156,13 @@ type MemberLoad struct {
 	AssignedShards int   `json:"assigned_shards"`
 	Acked          int64 `json:"acked"`
 	AckedShards    int   `json:"acked_shards"`
+	Proven         int64 `json:"proven"`
+	ProvenShards   int   `json:"proven_shards"`
+	// Standing is what the member's audit record makes of it (good,
+	// probation, failing, expelled), with the reason; Audits is that record.
+	Standing    string        `json:"standing"`
+	StandingWhy string        `json:"standing_why,omitempty"`
+	Audits      ledger.Member `json:"audits"`
 }
 
 // planCache keeps the plan of the newest head; computing it is the costly
@@ -202,14 +219,23 @@ func (d *Daemon) currentDigests(ctx context.Context, ids []int64) (map[int64][]b
 	return out, nil
 }
 
-// recorded reports whether a signed head's log records p's stored ACK of
-// shard's content digest.
-func (d *Daemon) recorded(p peer.ID, shard int64, digest []byte) (ok bool) {
+// proof fills in what the chain records of p's copy of shard, whose
+// present content digest is digest: the ACK recorded, the newest audit,
+// and whether the copy is proven (a pass within the audit period).
+func (d *Daemon) proof(h *HolderInfo, p peer.ID, shard int64, digest []byte) {
+	period := time.Duration(d.l.Config.Audit.Interval + d.l.Config.Audit.Grace)
+	now := d.now()
 	d.chain.Read(func(l *ledger.Ledger) {
-		h := l.Holding(string(p), shard)
-		ok = h != nil && h.State == ledger.Stored && bytes.Equal(h.Digest, digest)
+		hd := l.Holding(string(p), shard)
+		if hd == nil {
+			return
+		}
+		h.Recorded = hd.State == ledger.Stored && bytes.Equal(hd.Digest, digest)
+		if hd.Result != "" {
+			h.Audit, h.AuditedAt, h.AuditReason = hd.Result, time.UnixMilli(hd.AuditTime).UTC(), hd.Reason
+		}
+		h.Proven = hd.Proven(digest) && now.Sub(time.UnixMilli(hd.PassTime)) <= period
 	})
-	return ok
 }
 
 // Shards returns every shard of the newest head with its holders and ACKs.
@@ -241,10 +267,13 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 			if a, ok := d.ackTab.get(sa.ID, p); ok {
 				h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
 				h.Current = string(a.Digest) == string(digests[sa.ID])
-				h.Recorded = h.Current && d.recorded(p, sa.ID, a.Digest)
 				if h.State == "stored" && h.Current {
 					si.Acked++
 				}
+			}
+			d.proof(&h, p, sa.ID, digests[sa.ID])
+			if h.Proven {
+				si.Proven++
 			}
 			si.Holders = append(si.Holders, h)
 		}
@@ -264,11 +293,11 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 			addHolder(p, false)
 		}
 		switch {
-		case si.Acked < si.Min:
+		case si.Proven < si.Min:
 			si.Status = ShardBelowMin
-		case si.Acked < si.Max:
+		case si.Proven < si.Max:
 			si.Status = ShardUnder
-		case si.Acked == si.Max:
+		case si.Proven == si.Max:
 			si.Status = ShardAtTarget
 		default:
 			si.Status = ShardOver
@@ -286,8 +315,13 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 	}
 	byPeer := map[string]*MemberLoad{}
 	var out []*MemberLoad
+	policy := d.auditPolicy()
 	for _, m := range d.members.List() {
 		ml := &MemberLoad{MemberInfo: m}
+		if id, err := peer.Decode(m.Peer); err == nil {
+			ml.Audits = d.memberRecord(id)
+			_, ml.Standing, ml.StandingWhy = policy.Standing(m.Pledged, ml.Audits)
+		}
 		byPeer[m.Peer] = ml
 		out = append(out, ml)
 	}
@@ -304,6 +338,10 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 			if h.State == "stored" && h.Current {
 				ml.Acked += s.Bytes
 				ml.AckedShards++
+			}
+			if h.Proven {
+				ml.Proven += s.Bytes
+				ml.ProvenShards++
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/tasks"
@@ -39,31 +40,33 @@ type DaemonOptions struct {
 // Daemon is a running curator: its libp2p node, the CRDT pinset it writes,
 // the head it publishes, the members it admits and the HTTP API.
 type Daemon struct {
-	l       *Loaded
-	opt     DaemonOptions
-	log     *slog.Logger
-	now     func() time.Time
-	name    ipns.Name
-	rules   trust.Rules
-	id      peer.ID
-	store   *Store
-	node    *p2p.Node
-	pins    *pinset.Set
-	crdtTop *pubsub.Topic
-	heads   *headsync.Sync
-	hnet    *headsync.Net
-	offers  *p2p.Topic
-	acks    *p2p.Topic
-	members *Members
-	window  *records.Window   // recent heads an ACK may name
-	book    *records.Book     // ACK acceptance
-	chain   *chainlog.Tracker // what signed heads record
-	pending *ackLog
-	ackTab  *ackTable
-	plans   planCache
-	recent  recent
-	checks  *sizeChecks
-	dht     dhtState
+	l           *Loaded
+	opt         DaemonOptions
+	log         *slog.Logger
+	now         func() time.Time
+	name        ipns.Name
+	rules       trust.Rules
+	id          peer.ID
+	store       *Store
+	node        *p2p.Node
+	pins        *pinset.Set
+	crdtTop     *pubsub.Topic
+	heads       *headsync.Sync
+	hnet        *headsync.Net
+	offers      *p2p.Topic
+	acks        *p2p.Topic
+	members     *Members
+	window      *records.Window   // recent heads an ACK may name
+	book        *records.Book     // ACK acceptance
+	chain       *chainlog.Tracker // what signed heads record
+	audits      *auditor
+	auditClient *audit.Client
+	pending     *ackLog
+	ackTab      *ackTable
+	plans       planCache
+	recent      recent
+	checks      *sizeChecks
+	dht         dhtState
 
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time
@@ -152,6 +155,13 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.chain, err = chainlog.Open(ctx, d.store.Datastore, d.log.With("subsystem", "chainlog")); err != nil {
 		return nil, err
 	}
+	d.audits = newAuditor(l.Config.Audit.Concurrency)
+	acfg := audit.DefaultConfig()
+	acfg.Timeout, acfg.Samples = time.Duration(l.Config.Audit.Timeout), l.Config.Audit.Samples
+	acfg.MaxResponse = max(acfg.MaxResponse, int64(acfg.Samples)*audit.MaxBlockSize)
+	if d.auditClient, err = audit.NewClient(d.node.Host(), l.Cluster.ID, acfg); err != nil {
+		return nil, err
+	}
 	if d.checks, err = openSizeChecks(ctx, d.store.Datastore, d.log.With("subsystem", "sizecheck"), d.now); err != nil {
 		return nil, err
 	}
@@ -232,6 +242,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "acks", Run: d.readAcks},
 		{Name: "window", Run: d.followWindow},
 		{Name: "chainlog", Run: d.followChain},
+		{Name: "audits", Run: d.auditLoop},
 		{Name: "publisher", Run: d.publishLoop},
 		{Name: "dht", Run: d.dhtLoop},
 		{Name: "feed", Run: d.feedLoop},

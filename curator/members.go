@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/ledger"
 )
 
 // Member states as the curator sees them.
@@ -247,7 +248,11 @@ func (m *Members) List() []MemberInfo {
 // and this registry: the registry's opinion wins for the peers it knows
 // (admitted, offline, removed); members admitted by another curator that
 // this one has no record of are kept as they are.
-func (m *Members) Next(ctx context.Context, parent []dag.Member, seq int64) ([]dag.Member, error) {
+//
+// The capacity signed for a member is its pledge as its audit record
+// allows (AuditPolicy.Standing, record gives it); an expelled member is
+// not listed.
+func (m *Members) Next(ctx context.Context, parent []dag.Member, seq int64, policy AuditPolicy, record func(peer.ID) ledger.Member) ([]dag.Member, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	byPeer := map[string]dag.Member{}
@@ -264,7 +269,12 @@ func (m *Members) Next(ctx context.Context, parent []dag.Member, seq int64) ([]d
 			delete(byPeer, key)
 			continue
 		}
-		nm := dag.Member{Peer: []byte(id), Capacity: mi.Pledged, Domain: mi.Domain, Nickname: mi.Nickname, Admitted: seq}
+		capacity, standing, _ := policy.Standing(mi.Pledged, record(id))
+		if standing == StandingExpelled {
+			delete(byPeer, key)
+			continue
+		}
+		nm := dag.Member{Peer: []byte(id), Capacity: capacity, Domain: mi.Domain, Nickname: mi.Nickname, Admitted: seq}
 		if listed {
 			nm.Admitted = prev.Admitted
 			nm.Offline = prev.Offline

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
@@ -139,7 +140,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err != nil {
 		return false, fmt.Errorf("read members of %s: %w", parent.CID, err)
 	}
-	members, err := d.members.Next(ctx, parentMembers, seq)
+	members, err := d.members.Next(ctx, parentMembers, seq, d.auditPolicy(), d.memberRecord)
 	if err != nil {
 		return false, err
 	}
@@ -228,6 +229,18 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	d.recent.addHead(PublishedHead{CID: dag.CID(data).String(), Seq: seq, Time: time.UnixMilli(head.Time).UTC(),
 		Pins: stats.Pins, Members: len(members), Log: len(entries)})
 	return true, nil
+}
+
+// auditPolicy is the curator config's audit policy.
+func (d *Daemon) auditPolicy() AuditPolicy {
+	a := d.l.Config.Audit
+	return AuditPolicy{FailAfter: int64(a.FailAfter), RemoveAfter: int64(a.RemoveAfter), ProbationStart: int64(a.ProbationStart)}
+}
+
+// memberRecord is p's audit record in the chain.
+func (d *Daemon) memberRecord(p peer.ID) (r ledger.Member) {
+	d.chain.Read(func(l *ledger.Ledger) { r = l.Member(string(p)) })
+	return r
 }
 
 // refreshRecord re-signs the IPNS record of the newest head with a new

@@ -120,26 +120,49 @@ type ackLog struct {
 	pending map[string][]byte // key -> SignedAck block bytes
 }
 
-var pendingPfx = ds.NewKey("/pinfold/curator/pending")
+var (
+	pendingPfx      = ds.NewKey("/pinfold/curator/pending")
+	pendingAuditPfx = ds.NewKey("/pinfold/curator/pending-audits")
+)
 
 func ackKey(a dag.Ack) string {
 	return pendingPfx.ChildString(peer.ID(a.Peer).String()).ChildString(strconv.FormatInt(a.Shard, 10)).String()
 }
 
+func auditKeyOf(a dag.Audit) string {
+	return pendingAuditPfx.ChildString(peer.ID(a.Holder).String()).ChildString(strconv.FormatInt(a.Shard, 10)).String()
+}
+
 func openAckLog(ctx context.Context, d ds.Datastore) (*ackLog, error) {
 	l := &ackLog{d: d, pending: map[string][]byte{}}
-	res, err := d.Query(ctx, query.Query{Prefix: pendingPfx.String()})
-	if err != nil {
-		return nil, fmt.Errorf("load pending log: %w", err)
-	}
-	defer res.Close()
-	for r := range res.Next() {
-		if r.Error != nil {
-			return nil, fmt.Errorf("load pending log: %w", r.Error)
+	for _, pfx := range []ds.Key{pendingPfx, pendingAuditPfx} {
+		res, err := d.Query(ctx, query.Query{Prefix: pfx.String()})
+		if err != nil {
+			return nil, fmt.Errorf("load pending log: %w", err)
 		}
-		l.pending[r.Key] = r.Value
+		for r := range res.Next() {
+			if r.Error != nil {
+				res.Close()
+				return nil, fmt.Errorf("load pending log: %w", r.Error)
+			}
+			l.pending[r.Key] = r.Value
+		}
+		res.Close()
 	}
 	return l, nil
+}
+
+// addAudit puts a signed audit result in the log of the next head; a
+// newer result of the same copy replaces it.
+func (l *ackLog) addAudit(ctx context.Context, sa dag.SignedAudit, data []byte) error {
+	key := auditKeyOf(sa.Audit)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.d.Put(ctx, ds.NewKey(key), data); err != nil {
+		return fmt.Errorf("store audit: %w", err)
+	}
+	l.pending[key] = data
+	return nil
 }
 
 func (l *ackLog) add(ctx context.Context, sa dag.SignedAck, data []byte) error {
@@ -171,11 +194,11 @@ func (l *ackLog) snapshot() (entries []dag.LogEntry, keys map[string][]byte) {
 	}
 	sort.Slice(raws, func(i, j int) bool { return bytes.Compare(raws[i], raws[j]) < 0 })
 	for _, raw := range raws {
-		sa, err := dag.DecodeSignedAck(raw)
-		if err != nil {
-			continue // verified on arrival; cannot happen
-		}
-		entries = append(entries, dag.LogEntry{Ack: &sa})
+		if sa, err := dag.DecodeSignedAck(raw); err == nil {
+			entries = append(entries, dag.LogEntry{Ack: &sa})
+		} else if sa, err := dag.DecodeSignedAudit(raw); err == nil {
+			entries = append(entries, dag.LogEntry{Audit: &sa})
+		} // else: verified or signed before it was stored; cannot happen
 	}
 	return entries, keys
 }

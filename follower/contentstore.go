@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -40,6 +41,7 @@ func (d *Daemon) openContentStore(ctx context.Context, api string) error {
 		d.fetcher = content.NewFetcher(d.node.DAGService(), d.store.Blocks, d.store.Datastore, content.FetcherConfig{
 			Concurrency: d.l.Config.FetchConcurrency,
 		})
+		d.auditBlocks = blockGetter{d.store.Blocks}
 		return nil
 	}
 	c, err := kubo.NewClient(api, kubo.ClientOptions{})
@@ -59,7 +61,27 @@ func (d *Daemon) openContentStore(ctx context.Context, api string) error {
 	}
 	d.log.Info("storing content in kubo", "api", c.API(), "version", v.Version, "pin_name", ks.Name())
 	d.fetcher = ks
+	d.auditBlocks = kuboBlocks{c} // audits are answered from kubo's own store (offline)
 	return nil
+}
+
+// blockGetter answers audits from the embedded block store, never
+// through bitswap.
+type blockGetter struct {
+	bs interface {
+		Get(context.Context, cid.Cid) (blocks.Block, error)
+	}
+}
+
+func (g blockGetter) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	return g.bs.Get(ctx, c)
+}
+
+// kuboBlocks answers audits from kubo's own store (block/get offline).
+type kuboBlocks struct{ c *kubo.Client }
+
+func (k kuboBlocks) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	return k.c.BlockGet(ctx, c)
 }
 
 // pinName is the name of this follower's pins in kubo: "pinfold/<cluster>/<peer ID>".

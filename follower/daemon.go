@@ -17,6 +17,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
@@ -68,6 +69,8 @@ type Daemon struct {
 	out    *outbox           // own ACKs on their way into the chain
 
 	fetcher     contentStore // the embedded store or kubo; see contentstore.go
+	auditBlocks audit.Blocks // where audits are answered from: the fetcher's local blocks
+	auditSrv    *audit.Server
 	shards      *shards
 	events      events
 	fetchWakeCh chan struct{}
@@ -170,6 +173,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if err := d.openContentStore(ctx, api); err != nil {
 		return nil, err
 	}
+	if d.auditSrv, err = audit.Serve(d.node.Host(), l.Cluster.ID, d.rules.Cluster, d.auditBlocks, d.trusted,
+		audit.DefaultConfig(), d.log.With("subsystem", "audit")); err != nil {
+		return nil, err
+	}
 	if err := d.loadShardRecords(ctx); err != nil {
 		return nil, err
 	}
@@ -269,6 +276,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.hnet != nil {
 			errs = append(errs, d.hnet.Close())
+		}
+		if d.auditSrv != nil {
+			errs = append(errs, d.auditSrv.Close())
 		}
 		if d.node != nil {
 			errs = append(errs, d.node.Close())

@@ -284,8 +284,7 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			continue
 		}
 		// Not ours any more: release once enough holders of the new plan
-		// have a stored ACK of the same content recorded in a signed head.
-		// What peers say on the ACK topic never counts.
+		// hold proven copies of the same content.
 		if plan == nil {
 			continue
 		}
@@ -325,8 +324,10 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 }
 
 // handedOver reports whether shard id, no longer this follower's, has
-// its minimum of holders in plan (this follower excluded) whose stored
-// ACK of digest a signed head records.
+// its minimum of holders in plan (this follower excluded) whose copy of
+// digest is proven: a stored ACK recorded in a curator-signed head, and a
+// passed audit of that content recorded in a later one. What peers say
+// on the ACK topic never counts.
 func (d *Daemon) handedOver(plan *allocation.Plan, id int64, holders [][]byte, digest []byte) bool {
 	need := 0
 	for i := range plan.Len() {
@@ -341,7 +342,7 @@ func (d *Daemon) handedOver(plan *allocation.Plan, id int64, holders [][]byte, d
 			if peer.ID(h) == d.l.ID {
 				continue
 			}
-			if hd := l.Holding(string(h), id); hd != nil && hd.State == ledger.Stored && bytes.Equal(hd.Digest, digest) {
+			if l.Proven(string(h), id, digest) {
 				have++
 			}
 		}

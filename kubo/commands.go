@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -252,3 +255,36 @@ func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
 	err := c.single(ctx, "repo/stat", nil, url.Values{"size-only": {"true"}}, &out)
 	return out, err
 }
+
+// BlockGet returns the block c from the daemon's own store only
+// (block/get with offline=true: kubo does not ask the network). A block
+// the daemon does not have is an error satisfying ipld.IsNotFound.
+func (c *Client) BlockGet(ctx context.Context, k cid.Cid) (blocks.Block, error) {
+	if !k.Defined() {
+		return nil, fmt.Errorf("%w: block get: undefined CID", ErrInvalid)
+	}
+	resp, err := c.post(ctx, "block/get", []string{k.String()}, url.Values{"offline": {"true"}})
+	if err != nil {
+		var ke *Error
+		if errors.As(err, &ke) && strings.Contains(ke.Message, "not found") {
+			return nil, fmt.Errorf("block get %s: %w", k, ipld.ErrNotFound{Cid: k})
+		}
+		return nil, fmt.Errorf("block get %s: %w", k, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBlockSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("block get %s: %w", k, err)
+	}
+	if len(data) > maxBlockSize {
+		return nil, fmt.Errorf("block get %s: %w: more than %d bytes", k, ErrTooLarge, maxBlockSize)
+	}
+	sum, err := k.Prefix().Sum(data)
+	if err != nil || !sum.Equals(k) {
+		return nil, fmt.Errorf("block get %s: %w: the bytes do not hash to the CID", k, ErrMalformed)
+	}
+	return blocks.NewBlockWithCid(data, k)
+}
+
+// maxBlockSize bounds a block read from kubo (bitswap's own limit is 2 MiB).
+const maxBlockSize = 4 << 20

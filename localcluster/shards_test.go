@@ -37,8 +37,8 @@ func TestShardsEndToEnd(t *testing.T) {
 	}
 	defer c.Close()
 	for _, s := range shards {
-		if s.Acked < s.Max {
-			t.Fatalf("shard %d has %d ACKed holders, want %d", s.ID, s.Acked, s.Max)
+		if s.Proven < s.Max {
+			t.Fatalf("shard %d has %d proven holders (%d ACKed), want %d", s.ID, s.Proven, s.Acked, s.Max)
 		}
 	}
 	for name, f := range c.Followers() {
@@ -67,7 +67,7 @@ func TestShardsEndToEnd(t *testing.T) {
 				continue
 			}
 			for _, s := range ss {
-				if s.Acked < s.Min {
+				if s.Proven < s.Min {
 					select {
 					case violations <- "shard below min during the move":
 					default:
@@ -136,6 +136,12 @@ func checkLogs(t *testing.T, ctx context.Context, c *localcluster.Cluster, shard
 			for e, err := range st.Log(ctx, *a.Log) {
 				if err != nil {
 					t.Fatal(err)
+				}
+				if e.Audit != nil {
+					if err := trust.VerifyLoggedAudit(cluster, *e.Audit); err != nil {
+						t.Fatalf("log of head seq %d holds an audit that does not verify: %v", sh.Head.Seq, err)
+					}
+					continue
 				}
 				raw, err := dag.EncodeSignedAck(*e.Ack)
 				if err != nil {

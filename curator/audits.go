@@ -1,0 +1,288 @@
+package curator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/assign"
+	"github.com/pinfold/pinfold/audit"
+	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/trust"
+)
+
+// auditKey names one holder's copy of one shard.
+type auditKey struct {
+	holder peer.ID
+	shard  int64
+}
+
+// auditRun is an audit in progress: its challenge is kept, and asked
+// again, until the holder answers or the grace period ends, so a holder
+// cannot escape a challenge it cannot answer by staying silent.
+type auditRun struct {
+	ch      audit.Challenge
+	seq     int64     // seq of the challenge's head
+	since   int64     // the commitment audited (ledger.Holding.Since)
+	started time.Time // first attempt
+	next    time.Time // next attempt
+	tries   int
+	lastErr error
+	active  bool // an attempt is under way
+}
+
+// auditor schedules and runs the curator's audits. Its state is in
+// memory: after a restart, copies are audited again from the chain's
+// record (a copy whose newest audit is older than the interval is due).
+type auditor struct {
+	mu   sync.Mutex
+	runs map[auditKey]*auditRun
+	done map[auditKey]auditDone // results signed, maybe not in a head yet
+	sem  chan struct{}
+	wg   sync.WaitGroup
+
+	stats auditStats
+}
+
+// auditStats are the counters shown in status.
+type auditStats struct {
+	Passed   uint64 `json:"passed"`
+	Failed   uint64 `json:"failed"`
+	Retried  uint64 `json:"retried"` // attempts that got no answer and were retried
+	Running  int    `json:"running"` // audits waiting for an answer
+	BytesIn  int64  `json:"bytes_in"`
+	Attempts uint64 `json:"attempts"`
+}
+
+// auditDone is the newest result this curator signed for a copy.
+type auditDone struct {
+	at    time.Time
+	since int64 // the commitment it audited
+}
+
+func newAuditor(concurrency int) *auditor {
+	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, sem: make(chan struct{}, max(concurrency, 1))}
+}
+
+// auditLoop runs audits until ctx ends; it waits for those in flight.
+func (d *Daemon) auditLoop(ctx context.Context) error {
+	a := d.audits
+	defer a.wg.Wait()
+	tick := time.NewTicker(auditTick(time.Duration(d.l.Config.Audit.Interval)))
+	defer tick.Stop()
+	for {
+		d.startDueAudits(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-d.chain.Changed():
+		}
+	}
+}
+
+// auditTick is how often the schedule is looked at: often enough for the
+// retries and for short test intervals, never busy.
+func auditTick(interval time.Duration) time.Duration {
+	return min(max(interval/10, 100*time.Millisecond), 5*time.Second)
+}
+
+// startDueAudits starts an attempt for every copy that is due: a stored
+// ACK a signed head records, of the shard's present content, whose newest
+// audit is older than the ACK or than the interval, and every retry whose
+// time has come.
+func (d *Daemon) startDueAudits(ctx context.Context) {
+	v, ok := d.heads.Newest()
+	if !ok {
+		return
+	}
+	cfg := d.l.Config.Audit
+	now := d.now()
+	var holdings []ledger.Holding
+	d.chain.Read(func(l *ledger.Ledger) { holdings = l.Snapshot().Holdings })
+	listed := map[string]bool{}
+	if _, in, err := d.plan(ctx); err == nil {
+		for _, m := range in.Members {
+			listed[string(m.Peer)] = true
+		}
+	}
+	a := d.audits
+	for _, h := range holdings {
+		if h.State != ledger.Stored || !listed[h.Peer] {
+			continue
+		}
+		k := auditKey{peer.ID(h.Peer), h.Shard}
+		a.mu.Lock()
+		run, running := a.runs[k]
+		due := false
+		switch {
+		case running:
+			due = !run.active && !now.Before(run.next)
+		default:
+			last := time.UnixMilli(h.AuditTime)
+			done, signed := a.done[k]
+			if signed && done.at.After(last) {
+				last = done.at
+			}
+			// A commitment no audit covers yet is audited at once.
+			fresh := h.Audited <= h.Since && (!signed || done.since != h.Since)
+			due = fresh || now.Sub(last) >= jittered(time.Duration(cfg.Interval), h.Peer, h.Shard, last)
+		}
+		a.mu.Unlock()
+		if !due {
+			continue
+		}
+		if !running {
+			ch, err := d.newChallenge(ctx, v, h)
+			if err != nil {
+				d.log.Debug("no audit", "holder", k.holder, "shard", k.shard, "err", err)
+				continue
+			}
+			run = &auditRun{ch: ch, seq: v.Head.Seq, since: h.Since, started: now, next: now}
+			a.mu.Lock()
+			a.runs[k] = run
+			a.mu.Unlock()
+		}
+		select {
+		case a.sem <- struct{}{}:
+		default:
+			return // at the concurrency limit: the next tick goes on
+		}
+		a.mu.Lock()
+		run.active = true
+		run.tries++
+		a.stats.Attempts++
+		a.mu.Unlock()
+		a.wg.Add(1)
+		go func() { // owned by auditLoop, which waits for it
+			defer a.wg.Done()
+			defer func() { <-a.sem }()
+			d.attempt(ctx, k, run)
+		}()
+	}
+}
+
+// jittered spreads audits of one interval over ±10 %, by a hash of the
+// copy and of its last audit time, so they do not come in bursts.
+func jittered(interval time.Duration, holder string, shard int64, last time.Time) time.Duration {
+	h := fnv64(fmt.Sprintf("%s/%d/%d", holder, shard, last.UnixMilli()))
+	spread := int64(interval / 5)
+	if spread <= 0 {
+		return interval
+	}
+	return interval - interval/10 + time.Duration(int64(h%uint64(spread)))
+}
+
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// newChallenge builds a challenge of h's copy against the shard's present
+// pins. A copy of other content (the shard changed since the ACK) is not
+// audited: its holder must ACK the new content first.
+func (d *Daemon) newChallenge(ctx context.Context, v trust.Verified, h ledger.Holding) (audit.Challenge, error) {
+	var pins []audit.PinRef
+	var refs []assign.PinRef
+	err := d.pins.ListShard(ctx, h.Shard, func(p pinsetPin) error {
+		pins = append(pins, audit.PinRef{CID: p.CID, Size: p.Size})
+		refs = append(refs, assign.PinRef{CID: p.CID.Bytes(), Size: p.Size})
+		return nil
+	})
+	if err != nil {
+		return audit.Challenge{}, err
+	}
+	digest := assign.Digest(refs)
+	if string(digest) != string(h.Digest) {
+		return audit.Challenge{}, errors.New("the copy's ACK is of other content than the shard holds now")
+	}
+	return audit.NewChallenge(d.rules.Cluster, h.Shard, v.CID, digest, pins, d.l.Config.Audit.Samples, rand.Reader)
+}
+
+// attempt asks the holder once. A verified answer, right or wrong, ends
+// the audit with a signed result; no answer is retried with the same
+// challenge, with backoff, until the grace period ends.
+func (d *Daemon) attempt(ctx context.Context, k auditKey, run *auditRun) {
+	resp, err := d.auditClient.Challenge(ctx, k.holder, run.ch)
+	samples := 0
+	if err == nil {
+		samples, err = audit.Verify(run.ch, resp)
+	}
+	now := d.now()
+	a := d.audits
+	a.mu.Lock()
+	run.active = false
+	if err == nil {
+		a.stats.BytesIn += resp.Size()
+	}
+	if err != nil && !audit.Failed(err) {
+		if ctx.Err() != nil {
+			a.mu.Unlock()
+			return
+		}
+		grace := time.Duration(d.l.Config.Audit.Grace)
+		if now.Sub(run.started) < grace {
+			run.lastErr = err
+			run.next = now.Add(min(5*time.Second<<min(run.tries-1, 10), grace/4+time.Second))
+			a.stats.Retried++
+			a.mu.Unlock()
+			d.log.Info("audit got no answer; will ask again", "holder", k.holder, "shard", k.shard, "tries", run.tries, "err", err)
+			return
+		}
+		err = fmt.Errorf("no answer within the grace period of %s (%d tries): %w", grace, run.tries, err)
+	}
+	delete(a.runs, k)
+	a.done[k] = auditDone{at: now, since: run.since}
+	if err == nil {
+		a.stats.Passed++
+	} else {
+		a.stats.Failed++
+	}
+	a.mu.Unlock()
+	if err := d.recordAudit(ctx, k, run, samples, err, now); err != nil && ctx.Err() == nil {
+		d.log.Error("record audit", "holder", k.holder, "shard", k.shard, "err", err)
+	}
+}
+
+// recordAudit signs the result and puts it in the log of the next head.
+func (d *Daemon) recordAudit(ctx context.Context, k auditKey, run *auditRun, samples int, result error, now time.Time) error {
+	rec := run.ch.Record(d.id, k.holder, run.seq, samples, result, now)
+	sa, err := trust.SignAudit(d.l.CuratorKey, rec)
+	if err != nil {
+		return err
+	}
+	raw, err := dag.EncodeSignedAudit(sa)
+	if err != nil {
+		return err
+	}
+	if err := d.pending.addAudit(ctx, sa, raw); err != nil {
+		return err
+	}
+	if result != nil {
+		d.log.Warn("audit failed", "holder", k.holder, "shard", k.shard, "err", result)
+	} else {
+		d.log.Info("audit passed", "holder", k.holder, "shard", k.shard, "samples", samples)
+	}
+	d.poke()
+	return nil
+}
+
+// AuditStats returns the audit counters.
+func (d *Daemon) AuditStats() auditStats {
+	a := d.audits
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.stats
+	s.Running = len(a.runs)
+	return s
+}
