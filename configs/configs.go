@@ -199,7 +199,10 @@ type Audit struct {
 	// slow or briefly offline is not failed.
 	Grace Duration `json:"grace"`
 	// FailAfter failed audits in a row mark a member failing: its copies
-	// count as not held and its shards go to others at the next head.
+	// count as not held and its shards go to others at the next head. A
+	// failure is recorded only for a wrong answer, or for silence through
+	// the whole grace period, so one is enough by default; `curate
+	// members approve` forgives the failures so far.
 	FailAfter int `json:"fail_after"`
 	// RemoveAfter failed audits in a row take a member out of the
 	// allocation (it is no longer listed by heads).
@@ -218,8 +221,8 @@ func DefaultAudit() Audit {
 		Samples:        1,
 		Timeout:        Duration(30 * time.Second),
 		Grace:          Duration(time.Hour),
-		FailAfter:      2,
-		RemoveAfter:    6,
+		FailAfter:      1,
+		RemoveAfter:    3,
 		ProbationStart: Size(1 << 30),
 		Concurrency:    4,
 	}

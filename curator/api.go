@@ -406,7 +406,7 @@ func (d *Daemon) handleDecide(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, fmt.Errorf("unknown action %q: want approve or remove", r.PathValue("action")))
 		return
 	}
-	if err := d.members.Decide(r.Context(), id, state); err != nil {
+	if err := d.members.Decide(r.Context(), id, state, d.memberRecord(id).Fails); err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, ErrUnknownMember) {
 			code = http.StatusNotFound

@@ -320,7 +320,7 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 		ml := &MemberLoad{MemberInfo: m}
 		if id, err := peer.Decode(m.Peer); err == nil {
 			ml.Audits = d.memberRecord(id)
-			_, ml.Standing, ml.StandingWhy = policy.Standing(m.Pledged, ml.Audits)
+			_, ml.Standing, ml.StandingWhy = policy.Standing(m.Pledged, forgive(ml.Audits, m.Forgiven))
 		}
 		byPeer[m.Peer] = ml
 		out = append(out, ml)

@@ -49,6 +49,9 @@ type MemberInfo struct {
 	// policy); empty once an offer is accepted. A refused offer changes
 	// nothing else.
 	Refused string `json:"refused,omitempty"`
+	// Forgiven is the member's count of failed audits when a curator last
+	// approved it: failures up to it no longer count against its standing.
+	Forgiven int64 `json:"forgiven,omitempty"`
 }
 
 // ErrOfferRefused is wrapped by the reason an offer is outside the
@@ -179,6 +182,12 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.T
 	return changed, m.saveLocked(ctx, id)
 }
 
+// forgive drops the failures a curator forgave from an audit record.
+func forgive(r ledger.Member, forgiven int64) ledger.Member {
+	r.Streak = max(min(r.Streak, r.Fails-forgiven), 0)
+	return r
+}
+
 // maxStrangers bounds the registry entries of peers never admitted.
 const maxStrangers = 4096
 
@@ -192,8 +201,9 @@ func (m *Members) admittedLocked() int {
 	return n
 }
 
-// Decide approves (StateActive) or removes (StateRemoved) a member.
-func (m *Members) Decide(ctx context.Context, id peer.ID, state string) error {
+// Decide approves (StateActive) or removes (StateRemoved) a member. An
+// approval also forgives the failed audits the member has so far (fails).
+func (m *Members) Decide(ctx context.Context, id peer.ID, state string, fails int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mi, ok := m.byPeer[id]
@@ -205,6 +215,9 @@ func (m *Members) Decide(ctx context.Context, id peer.ID, state string) error {
 		m.byPeer[id] = mi
 	}
 	mi.Decided, mi.State = state, state
+	if state == StateActive {
+		mi.Forgiven = fails
+	}
 	m.version++
 	return m.saveLocked(ctx, id)
 }
@@ -269,7 +282,7 @@ func (m *Members) Next(ctx context.Context, parent []dag.Member, seq int64, poli
 			delete(byPeer, key)
 			continue
 		}
-		capacity, standing, _ := policy.Standing(mi.Pledged, record(id))
+		capacity, standing, _ := policy.Standing(mi.Pledged, forgive(record(id), mi.Forgiven))
 		if standing == StandingExpelled {
 			delete(byPeer, key)
 			continue

@@ -398,16 +398,31 @@ func newMembersCmd(g *globals) *cobra.Command {
 
 func writeMembers(out io.Writer, ms []curator.MemberLoad) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tLAST SEEN\tSTATE")
+	fmt.Fprintln(w, "PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tPROVEN\tAUDITS\tLAST SEEN\tSTATE\tSTANDING")
+	var notes []string
 	for _, m := range ms {
 		seen := "never"
 		if !m.LastSeen.IsZero() {
 			seen = humanize.Time(m.LastSeen)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s (%d)\t%s (%d)\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
-			ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, seen, m.State)
+		standing := m.Standing
+		if m.StandingWhy != "" {
+			notes = append(notes, fmt.Sprintf("%s (%s) %s: %s", shortPeer(m.Peer), m.Nickname, m.Standing, m.StandingWhy))
+		}
+		if m.Refused != "" {
+			notes = append(notes, fmt.Sprintf("%s (%s) offer refused: %s", shortPeer(m.Peer), m.Nickname, m.Refused))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s (%d)\t%s (%d)\t%s (%d)\t%d pass, %d fail\t%s\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
+			ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, ibytes(m.Proven), m.ProvenShards,
+			m.Audits.Passes, m.Audits.Fails, seen, m.State, standing)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
+	}
+	return nil
 }
 
 func ibytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
@@ -441,7 +456,7 @@ func newShardsCmd(g *globals) *cobra.Command {
 
 func writeShards(out io.Writer, ss []curator.ShardInfo) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SHARD\tSIZE\tPINS\tACKED\tSTATUS\tHOLDERS")
+	fmt.Fprintln(w, "SHARD\tSIZE\tPINS\tPROVEN\tACKED\tSTATUS\tHOLDERS")
 	for _, s := range ss {
 		var hs []string
 		for _, h := range s.Holders {
@@ -450,8 +465,12 @@ func writeShards(out io.Writer, ss []curator.ShardInfo) error {
 				name = shortPeer(h.Peer)
 			}
 			switch {
+			case h.Proven:
+				name += fmt.Sprintf(" (proven %s)", humanize.Time(h.AuditedAt))
+			case h.State == "stored" && h.Current && h.Audit == "fail":
+				name += fmt.Sprintf(" (audit failed %s: %s)", humanize.Time(h.AuditedAt), h.AuditReason)
 			case h.State == "stored" && h.Current:
-				name += fmt.Sprintf(" (acked %s)", humanize.Time(h.AckTime))
+				name += fmt.Sprintf(" (acked %s, not yet proven)", humanize.Time(h.AckTime))
 			case h.State == "released":
 				name += " (released)"
 			case h.Assigned:
@@ -462,7 +481,7 @@ func writeShards(out io.Writer, ss []curator.ShardInfo) error {
 			}
 			hs = append(hs, name)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%d\t%d/%d\t%s\t%s\n", s.ID, ibytes(s.Bytes), s.Pins, s.Acked, s.Max, s.Status, strings.Join(hs, ", "))
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", s.ID, ibytes(s.Bytes), s.Pins, s.Proven, s.Max, s.Acked, s.Status, strings.Join(hs, ", "))
 	}
 	return w.Flush()
 }
