@@ -44,7 +44,9 @@ type auditor struct {
 	mu   sync.Mutex
 	runs map[auditKey]*auditRun
 	done map[auditKey]auditDone // results signed, maybe not in a head yet
+	busy map[peer.ID]bool // holders with an attempt under way: one at a time each
 	sem  chan struct{}
+	wake chan struct{} // an attempt ended: more may start
 	wg   sync.WaitGroup
 
 	stats auditStats
@@ -67,7 +69,8 @@ type auditDone struct {
 }
 
 func newAuditor(concurrency int) *auditor {
-	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, sem: make(chan struct{}, max(concurrency, 1))}
+	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, busy: map[peer.ID]bool{},
+		sem: make(chan struct{}, max(concurrency, 1)), wake: make(chan struct{}, 1)}
 }
 
 // auditLoop runs audits until ctx ends; it waits for those in flight.
@@ -82,6 +85,7 @@ func (d *Daemon) auditLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-a.wake:
 		case <-d.chain.Changed():
 		}
 	}
@@ -90,7 +94,7 @@ func (d *Daemon) auditLoop(ctx context.Context) error {
 // auditTick is how often the schedule is looked at: often enough for the
 // retries and for short test intervals, never busy.
 func auditTick(interval time.Duration) time.Duration {
-	return min(max(interval/10, 100*time.Millisecond), 5*time.Second)
+	return min(max(interval/10, 100*time.Millisecond), time.Second)
 }
 
 // startDueAudits starts an attempt for every copy that is due: a stored
@@ -119,6 +123,10 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 		}
 		k := auditKey{peer.ID(h.Peer), h.Shard}
 		a.mu.Lock()
+		if a.busy[k.holder] { // holders answer one challenge at a time
+			a.mu.Unlock()
+			continue
+		}
 		run, running := a.runs[k]
 		due := false
 		switch {
@@ -156,14 +164,22 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 		}
 		a.mu.Lock()
 		run.active = true
+		a.busy[k.holder] = true
 		run.tries++
 		a.stats.Attempts++
 		a.mu.Unlock()
 		a.wg.Add(1)
 		go func() { // owned by auditLoop, which waits for it
 			defer a.wg.Done()
-			defer func() { <-a.sem }()
 			d.attempt(ctx, k, run)
+			a.mu.Lock()
+			delete(a.busy, k.holder)
+			a.mu.Unlock()
+			<-a.sem
+			select {
+			case a.wake <- struct{}{}:
+			default:
+			}
 		}()
 	}
 }

@@ -200,7 +200,7 @@ func TestDemoDashboardInRealTerminal(t *testing.T) {
 	if status := tm.exitStatus(120*time.Second, "the demo to end"); status != "0" {
 		t.Fatalf("demo exit status %q, want 0; screen:\n%s", status, tm.capture())
 	}
-	if s := tm.capture(); !strings.Contains(s, "demo finished in") || !strings.Contains(s, "HOLDERS (ACKed)") {
+	if s := tm.capture(); !strings.Contains(s, "demo finished in") || !strings.Contains(s, "HOLDERS (ACKed and proven") {
 		t.Fatalf("the demo's report is not on the screen after the dashboard closed:\n%s", s)
 	}
 }

@@ -223,7 +223,7 @@ func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, 
 		for _, s := range shards {
 			ok := s.Status == curator.ShardAtTarget
 			for _, h := range s.Holders {
-				if h.Assigned && !(h.State == "stored" && h.Current && h.Recorded) {
+				if h.Assigned && !h.Proven {
 					ok = false
 				}
 				if !h.Assigned && h.State == "stored" {
@@ -250,18 +250,19 @@ func waitSettled(ctx context.Context, c *Cluster, members int, say func(string, 
 
 func writeTables(out io.Writer, ms []curator.MemberLoad, ss []curator.ShardInfo) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "MEMBER\tPLEDGED\tASSIGNED\tACKED\tSHARDS")
+	fmt.Fprintln(w, "MEMBER\tPLEDGED\tASSIGNED\tACKED\tPROVEN\tSHARDS\tAUDITS")
 	for _, m := range ms {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", m.Nickname, ib(m.Pledged), ib(m.Assigned), ib(m.Acked), m.AckedShards)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d passed, %d failed\n", m.Nickname, ib(m.Pledged), ib(m.Assigned), ib(m.Acked),
+			ib(m.Proven), m.ProvenShards, m.Audits.Passes, m.Audits.Fails)
 	}
 	w.Flush()
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SHARD\tSIZE\tPINS\tHOLDERS (ACKed)")
+	fmt.Fprintln(w, "SHARD\tSIZE\tPINS\tHOLDERS (ACKed and proven by audit)")
 	for _, s := range ss {
 		var hs []string
 		for _, h := range s.Holders {
-			if h.State == "stored" && h.Current {
+			if h.Proven {
 				hs = append(hs, h.Nickname)
 			}
 		}
@@ -289,9 +290,9 @@ func diagnose(c *Cluster) string {
 	}
 	if ss, err := c.Curator.Shards(context.Background()); err == nil {
 		for _, s := range ss {
-			fmt.Fprintf(&b, "curator: shard %d %s acked %d/%d:", s.ID, s.Status, s.Acked, s.Max)
+			fmt.Fprintf(&b, "curator: shard %d %s proven %d acked %d/%d:", s.ID, s.Status, s.Proven, s.Acked, s.Max)
 			for _, h := range s.Holders {
-				fmt.Fprintf(&b, " %s(assigned=%v state=%s current=%v)", h.Nickname, h.Assigned, h.State, h.Current)
+				fmt.Fprintf(&b, " %s(assigned=%v state=%s current=%v recorded=%v audit=%s %s)", h.Nickname, h.Assigned, h.State, h.Current, h.Recorded, h.Audit, h.AuditReason)
 			}
 			b.WriteString("\n")
 		}
