@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/ledger"
 )
 
 // Status is what the control API's GET /v1/status returns: everything
@@ -39,10 +40,13 @@ type Status struct {
 	DiskError   string        `json:"disk_error,omitempty"`
 	// AcksPending counts this follower's ACKs that no signed head records
 	// yet; they are sent again until one does.
-	AcksPending int                  `json:"acks_pending"`
-	Events      []Event              `json:"events,omitempty"`
-	Rejected    map[string]uint64    `json:"rejected"`
-	Rejections  []headsync.Rejection `json:"recent_rejections,omitempty"`
+	AcksPending int `json:"acks_pending"`
+	// Audits is this follower's audit record in the signed chain: passes,
+	// failures, and the newest failure's shard and reason.
+	Audits     ledger.Member        `json:"audits"`
+	Events     []Event              `json:"events,omitempty"`
+	Rejected   map[string]uint64    `json:"rejected"`
+	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -125,6 +129,7 @@ func (d *Daemon) Status() Status {
 		s.Rejected[reason] += n
 	}
 	s.AcksPending = d.out.pending()
+	s.Audits = d.Audits()
 	return s
 }
 

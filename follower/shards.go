@@ -60,7 +60,16 @@ type ShardStatus struct {
 	Min      int       `json:"min"`
 	AckedSeq int64     `json:"acked_seq"` // head seq of this follower's newest ACK; -1 before
 	AckedAt  time.Time `json:"acked_at,omitzero"`
-	Error    string    `json:"error,omitempty"`
+	// Recorded: a signed head records this follower's ACK of the shard's
+	// content. Proven: a signed head also records a passed audit of it
+	// since. Audit is the newest audit of this copy in the chain ("pass",
+	// "fail", "" for none yet), with its time and, for a failure, why.
+	Recorded    bool      `json:"recorded"`
+	Proven      bool      `json:"proven"`
+	Audit       string    `json:"audit,omitempty"`
+	AuditedAt   time.Time `json:"audited_at,omitzero"`
+	AuditReason string    `json:"audit_reason,omitempty"`
+	Error       string    `json:"error,omitempty"`
 }
 
 // ackInfo is the newest ACK seen from one peer for one shard.
@@ -593,13 +602,38 @@ func (d *Daemon) heldBytes() int64 {
 func (d *Daemon) ShardRows() []ShardStatus {
 	s := d.shards
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]ShardStatus, 0, len(s.rows))
+	digests := map[int64][]byte{}
 	for _, r := range s.rows {
 		row := *r
 		row.Holders = s.ackedHoldersLocked(r.ID)
 		out = append(out, row)
+		if rec, ok := s.records[r.ID]; ok {
+			digests[r.ID] = rec.Digest
+		}
 	}
+	s.mu.Unlock()
+	self := string(d.l.ID)
+	d.chain.Read(func(l *ledger.Ledger) {
+		for i := range out {
+			h := l.Holding(self, out[i].ID)
+			if h == nil {
+				continue
+			}
+			dg, ok := digests[out[i].ID]
+			out[i].Recorded = ok && h.State == ledger.Stored && bytes.Equal(h.Digest, dg)
+			out[i].Proven = ok && h.Proven(dg)
+			if h.Result != "" {
+				out[i].Audit, out[i].AuditedAt, out[i].AuditReason = h.Result, time.UnixMilli(h.AuditTime).UTC(), h.Reason
+			}
+		}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// Audits returns this follower's audit record, as signed heads record it.
+func (d *Daemon) Audits() (r ledger.Member) {
+	d.chain.Read(func(l *ledger.Ledger) { r = l.Member(string(d.l.ID)) })
+	return r
 }
