@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -207,6 +208,10 @@ func (d *Daemon) trusted(id peer.ID) bool {
 
 // Node returns the follower's libp2p node.
 func (d *Daemon) Node() *p2p.Node { return d.node }
+
+// Blocks returns the embedded block store (the content of the shards
+// held, unless they are kept in kubo).
+func (d *Daemon) Blocks() blockstore.Blockstore { return d.store.Blocks }
 
 // Pins returns the follower's pinset replica.
 func (d *Daemon) Pins() *pinset.Set { return d.pins }
