@@ -217,8 +217,8 @@ type Audit struct {
 // DefaultAudit returns the audit policy of a real deployment.
 func DefaultAudit() Audit {
 	return Audit{
-		Interval:       Duration(3 * time.Hour),
-		Samples:        1,
+		Interval:       Duration(12 * time.Hour),
+		Samples:        4,
 		Timeout:        Duration(30 * time.Second),
 		Grace:          Duration(time.Hour),
 		FailAfter:      1,

@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// memberAudits is the part of `curate members ls --json` this test reads.
+type memberAudits struct {
+	Peer        string `json:"peer"`
+	Standing    string `json:"standing"`
+	StandingWhy string `json:"standing_why"`
+	Audits      struct {
+		Passes     int64  `json:"passes"`
+		Fails      int64  `json:"fails"`
+		FailReason string `json:"fail_reason"`
+	} `json:"audits"`
+}
+
+func membersAudits(home string) (map[string]memberAudits, error) {
+	out, err := tryRun("curate", "--home", home, "members", "ls", "--json")
+	if err != nil {
+		return nil, err
+	}
+	var ms []memberAudits
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		return nil, err
+	}
+	m := map[string]memberAudits{}
+	for _, x := range ms {
+		m[x.Peer] = x
+	}
+	return m, nil
+}
+
+// TestSilentHolderGrace runs the real binaries: a holder frozen (SIGSTOP)
+// for less than the audit grace period is asked again when it thaws and
+// passes, with no failure recorded; frozen for longer than the grace, the
+// audit fails for silence and the member is marked failing.
+func TestSilentHolderGrace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	home := filepath.Join(dir, "curator")
+	root := filepath.Join(dir, "followers")
+	archive := filepath.Join(dir, "archive")
+	if err := os.MkdirAll(archive, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(archive, "data.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	run(t, "curate", "--home", home, "init", "grace", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
+		"--head-interval", "300ms", "--replication-min", "1", "--replication-max", "1", "--shard-size", "4MiB")
+	editJSON(t, filepath.Join(home, "config.json"), func(m map[string]any) {
+		m["audit"] = map[string]any{"interval": "1s", "samples": 2, "timeout": "1s", "grace": "8s",
+			"fail_after": 1, "remove_after": 3, "probation_start": "1GiB", "concurrency": 4}
+	})
+	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
+	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
+	run(t, "curate", "--home", home, "add", archive, "--each")
+	cfgPath := filepath.Join(dir, "cluster.json")
+	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
+	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "64MiB", "--listen", "/ip4/127.0.0.1/tcp/0")
+	f1 := start(t, filepath.Join(dir, "f1.log"), "follow", "--root", root, "f1", "run")
+	t.Cleanup(f1.resume) // a stopped process must be resumed to be killed cleanly
+	var self string
+	waitFor(t, 30*time.Second, "f1's peer ID", func() bool {
+		out, err := tryRun("follow", "--root", root, "f1", "status", "--json")
+		var s struct {
+			Peer string `json:"peer"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &s) != nil {
+			return false
+		}
+		self = s.Peer
+		return self != ""
+	})
+	audits := func() memberAudits {
+		ms, err := membersAudits(home)
+		if err != nil {
+			return memberAudits{}
+		}
+		return ms[self]
+	}
+	waitFor(t, time.Minute, "f1 to pass two audits", func() bool { return audits().Audits.Passes >= 2 })
+
+	// Frozen for 4 s, half the grace period: asked again when it thaws.
+	f1.pause()
+	time.Sleep(4 * time.Second) // the outage under test, not a synchronisation
+	f1.resume()
+	before := audits().Audits.Passes
+	waitFor(t, 30*time.Second, "a pass after the short outage", func() bool { return audits().Audits.Passes > before })
+	if a := audits(); a.Audits.Fails != 0 {
+		t.Fatalf("an outage shorter than the grace period failed an audit: %+v", a)
+	}
+
+	// Frozen past the grace period: silence is a failure.
+	f1.pause()
+	waitFor(t, time.Minute, "a failure for silence past the grace period", func() bool { return audits().Audits.Fails > 0 })
+	f1.resume()
+	a := audits()
+	if !strings.Contains(a.Audits.FailReason, "grace") || (a.Standing != "failing" && a.Standing != "expelled") {
+		t.Fatalf("after a long silence: %+v", a)
+	}
+	t.Logf("after %d passes, silence failed: %s; standing %s", a.Audits.Passes, a.Audits.FailReason, a.Standing)
+}
