@@ -158,6 +158,13 @@ func TestFetchSurvivesLiar(t *testing.T) {
 		t.Run(kind.String(), func(t *testing.T) {
 			t.Parallel()
 			b, lr, f := fetchPastLiar(t, liarCase{kind: kind})
+			// When boxo routed around the liar at once, its dodged
+			// want-blocks are judged one promise timeout after they were
+			// sent, which may be after the fetch.
+			deadline := time.Now().Add(3 * p2p.DefaultConfig().Bitswap.PromiseTimeout)
+			for len(b.BitswapPenaltyCounts()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+			}
 			counts := b.BitswapPenaltyCounts()
 			want := p2p.ErrBrokenPromise.Error()
 			if kind == lieWrongBytes {
@@ -194,18 +201,6 @@ func TestFetchSurvivesLiar(t *testing.T) {
 			}
 		})
 	}
-	// The fetch-side watchdog alone (the guard's promise timeout out of
-	// reach) also bounds the stall: a new session asks the honest holder.
-	t.Run("watchdog-only", func(t *testing.T) {
-		t.Parallel()
-		b, _, f := fetchPastLiar(t, liarCase{kind: lieSilent, promise: time.Hour, stall: 2 * time.Second})
-		if f.Renewals() == 0 {
-			t.Error("the fetch completed without the watchdog renewing its session: the test exercised nothing")
-		}
-		if n := b.BitswapPenaltyCounts(); len(n) != 0 {
-			t.Errorf("BitswapPenaltyCounts = %v; want none with the promise timeout at an hour", n)
-		}
-	})
 }
 
 // fetchPastLiar runs one scenario and checks what every scenario must
@@ -222,7 +217,7 @@ func fetchPastLiar(t *testing.T, lc liarCase) (*p2p.Node, *liar, *Fetcher) {
 	writeRandFile(t, file, seed, 3<<20)
 	sa, sb := openStore(t), openStore(t)
 	a := newNode(t, seed, sa)
-	im := importOne(t, a.DAGService(), file, 64<<10) // 48 leaves + root
+	im := importOne(t, a.DAGService(), file, 8<<10) // 384 leaves + root: the liar is asked often
 	lr := newLiar(t, seed+1, lc.kind)
 	b := newNodeWith(t, seed+2, sb, func(c *p2p.Config) {
 		if lc.promise != 0 {

@@ -352,6 +352,14 @@ func (r guardedReceiver) ReceiveMessage(ctx context.Context, p peer.ID, m bsmsg.
 	r.Receiver.ReceiveMessage(ctx, p, m)
 }
 
+// PeerDisconnected tells the guard before bitswap.
+func (r guardedReceiver) PeerDisconnected(p peer.ID) {
+	r.g.mu.Lock()
+	r.g.ledger.disconnected(p)
+	r.g.mu.Unlock()
+	r.Receiver.PeerDisconnected(p)
+}
+
 // BitswapPenalties returns the peers penalised for lying over bitswap
 // (at most 1024, the most recent first), including those whose penalty
 // has ended.

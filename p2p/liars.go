@@ -293,3 +293,13 @@ func (l *liarLedger) busy() bool {
 	}
 	return false
 }
+
+// disconnected forgets what p owes: a want-block to a peer that hung up is
+// no broken promise (bitswap asks the others). A condemned peer's book
+// stays until it expires, so the verdict is not repeated.
+func (l *liarLedger) disconnected(p peer.ID) {
+	if b, ok := l.peers[p]; ok && b.condemned.IsZero() {
+		b.pending = make(map[string]pendingWant)
+		b.dodged = 0
+	}
+}

@@ -18,6 +18,7 @@ import (
 //	<time> unsent <peer> <block>            sending a want-block failed
 //	<time> block <peer> <block>             the peer sent a block
 //	<time> donthave <peer> <block>          the peer sent DONT_HAVE
+//	<time> gone <peer>                      the peer disconnected
 //	<time> sweep                            the periodic sweep
 //
 // A step may end in "-> <peer> unwanted|broken ..." listing the verdicts it
@@ -114,6 +115,19 @@ var ledgerScenarios = []struct{ name, script string }{
 		1s cancel L x
 		2s want L x block
 		5s sweep -> L broken`},
+	{"a peer that hung up owes nothing", `
+		0s want A x block
+		0s want A y block
+		1s cancel A y
+		2s gone A
+		10s sweep`},
+	{"a condemned peer that hangs up is not judged again", `
+		0s want L x block
+		5s sweep -> L broken
+		5s gone L
+		6s block L junk1
+		6s block L junk2
+		6s sweep`},
 	{"two liars, one honest", `
 		0s want L1 x block
 		0s want L2 y block
@@ -157,6 +171,8 @@ func runLedgerScript(t *testing.T, l *liarLedger, script string) {
 			if v, ok := l.blockReceived(now, peer.ID(f[2]), f[3]); ok {
 				got = append(got, v)
 			}
+		case "gone":
+			l.disconnected(peer.ID(f[2]))
 		case "sweep":
 			got = l.sweep(now)
 		default:
