@@ -42,6 +42,12 @@ type FetcherConfig struct {
 	// Defaults: 1s, 30s.
 	BackoffMin time.Duration
 	BackoffMax time.Duration
+
+	// StallTimeout is how long a Fetch may walk no block before it ends
+	// its bitswap session and asks every connected peer again in a new
+	// one, keeping each block's attempt deadline: a peer that claimed a
+	// block and does not send it can hold a session up. Default: 8s.
+	StallTimeout time.Duration
 }
 
 // DefaultFetcherConfig returns the defaults documented on each field.
@@ -55,6 +61,7 @@ func DefaultFetcherConfig() FetcherConfig {
 		AttemptTimeout: time.Minute,
 		BackoffMin:     time.Second,
 		BackoffMax:     30 * time.Second,
+		StallTimeout:   8 * time.Second,
 	}
 }
 
@@ -74,6 +81,8 @@ func (c FetcherConfig) Validate() error {
 		return fmt.Errorf("%w: content.attempts is %d; want >= 0", ErrInvalid, c.Attempts)
 	case c.AttemptTimeout < 0:
 		return fmt.Errorf("%w: content.attempt_timeout is %s; want >= 0", ErrInvalid, c.AttemptTimeout)
+	case c.StallTimeout < 0:
+		return fmt.Errorf("%w: content.stall_timeout is %s; want >= 0", ErrInvalid, c.StallTimeout)
 	case c.BackoffMin < 0 || c.BackoffMax < 0:
 		return fmt.Errorf("%w: content.backoff_min and backoff_max must be >= 0", ErrInvalid)
 	case c.BackoffMin > 0 && c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax:
@@ -108,6 +117,9 @@ func (c FetcherConfig) withDefaults() FetcherConfig {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = d.BackoffMax
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = d.StallTimeout
 	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin

@@ -24,6 +24,15 @@
 // does not decode, or makes a decoder panic, fails the walk with
 // ErrMalformed naming its CID. Nothing a peer sends can make it panic.
 //
+// # Stalls
+//
+// A Fetch that walked no block for StallTimeout ends its bitswap session
+// and asks every connected peer again in a new one (Renewals counts
+// this): a bitswap session waits on the peer it sent a want-block to, and
+// a peer that claimed the block and never sends it would hold the fetch
+// until the attempt timed out. The node's bitswap guard (package p2p)
+// disconnects such peers; the watchdog covers what it does not judge.
+//
 // # Records
 //
 // A Fetcher keeps its records in the process's badger datastore, under

@@ -11,7 +11,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -56,6 +55,7 @@ type Fetcher struct {
 
 	movedBlocks atomic.Int64
 	movedBytes  atomic.Int64
+	renewals    atomic.Int64 // sessions replaced by the stall watchdog
 }
 
 // NewFetcher returns a Fetcher that reads through net (the node's DAG
@@ -108,10 +108,21 @@ func (f *Fetcher) Fetch(ctx context.Context, root cid.Cid, progress func(Stat)) 
 	}
 
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the bitswap session
-	ng := merkledag.NewSession(wctx, f.net)
+	ss := newSessions(wctx, f.net)
+	var last atomic.Int64 // unix nanoseconds of the last block walked
+	last.Store(time.Now().UnixNano())
+	var watch sync.WaitGroup
+	watch.Go(func() { watchStalls(wctx, ss, f.cfg.StallTimeout, &last, &f.renewals) })
+	defer func() {
+		cancel() // ends the bitswap sessions and the watchdog
+		watch.Wait()
+	}()
 	w := newWalker(f.cfg.limits(), func(ctx context.Context, c cid.Cid) (int64, []*ipld.Link, error) {
-		return f.fetchBlock(ctx, ng, c)
+		size, links, err := f.fetchBlock(ctx, ss, c)
+		if err == nil {
+			last.Store(time.Now().UnixNano())
+		}
+		return size, links, err
 	}, &f.gcMu, progress)
 	f.register(w)
 	defer f.unregister(w)
@@ -146,7 +157,7 @@ func (f *Fetcher) unregister(w *walker) {
 // badger4's GetSize is only an estimate for values kept in its value log
 // (it guesses the entry header length), which made a resumed fetch count a
 // few bytes too many.
-func (f *Fetcher) fetchBlock(ctx context.Context, ng ipld.NodeGetter, c cid.Cid) (int64, []*ipld.Link, error) {
+func (f *Fetcher) fetchBlock(ctx context.Context, ss *sessions, c cid.Cid) (int64, []*ipld.Link, error) {
 	if c.Type() == cid.Raw {
 		b, err := f.local.Get(ctx, c)
 		switch {
@@ -165,7 +176,7 @@ func (f *Fetcher) fetchBlock(ctx context.Context, ng ipld.NodeGetter, c cid.Cid)
 			return 0, nil, fmt.Errorf("claim block %s: %w", c, err)
 		}
 	}
-	nd, err := f.getRetry(ctx, ng, c)
+	nd, err := f.getRetry(ctx, ss, c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -176,13 +187,12 @@ func (f *Fetcher) fetchBlock(ctx context.Context, ng ipld.NodeGetter, c cid.Cid)
 	return nodeInfo(c, nd)
 }
 
-// getRetry asks ng for c up to Attempts times. A failure while c is
-// stored locally is a decoding failure, which no retry cures.
-func (f *Fetcher) getRetry(ctx context.Context, ng ipld.NodeGetter, c cid.Cid) (ipld.Node, error) {
+// getRetry asks for c up to Attempts times, each for AttemptTimeout
+// (across session renewals). A failure while c is stored locally is a
+// decoding failure, which no retry cures.
+func (f *Fetcher) getRetry(ctx context.Context, ss *sessions, c cid.Cid) (ipld.Node, error) {
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, f.cfg.AttemptTimeout)
-		nd, err := ng.Get(actx, c)
-		cancel()
+		nd, err := ss.get(ctx, c, time.Now().Add(f.cfg.AttemptTimeout))
 		if err == nil {
 			return nd, nil
 		}
@@ -315,6 +325,10 @@ func (f *Fetcher) Kept(ctx context.Context, root cid.Cid) (bool, Stat, error) {
 func (f *Fetcher) Usage(ctx context.Context) (Stat, error) {
 	return loadUsage(ctx, f.d)
 }
+
+// Renewals returns how many times a Fetch made no progress for
+// StallTimeout and started a new bitswap session, since NewFetcher.
+func (f *Fetcher) Renewals() int64 { return f.renewals.Load() }
 
 // Transferred returns the blocks and bytes Fetch had to get from peers
 // (not found in the local store) since NewFetcher.

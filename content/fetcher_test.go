@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	ft "github.com/ipfs/boxo/ipld/unixfs"
@@ -540,5 +542,61 @@ func TestFetcherConfig(t *testing.T) {
 	}
 	if s := strings.Join(got, " "); s != "1s 2s 4s 8s 16s 30s 30s" {
 		t.Errorf("backoff = %s", s)
+	}
+}
+
+// stuckFirstSession is a DAG service whose first session never answers
+// (as a bitswap session waiting on a peer that claimed a block and never
+// sends it); later sessions serve normally.
+type stuckFirstSession struct {
+	ipld.DAGService
+	sessions atomic.Int64
+}
+
+func (d *stuckFirstSession) Session(ctx context.Context) ipld.NodeGetter {
+	if d.sessions.Add(1) == 1 {
+		return stuckGetter{d.DAGService}
+	}
+	return d.DAGService
+}
+
+type stuckGetter struct{ ipld.DAGService }
+
+func (stuckGetter) Get(ctx context.Context, _ cid.Cid) (ipld.Node, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestFetchRenewsStalledSession: a fetch whose session answers nothing is
+// renewed after StallTimeout and completes in the new session, within
+// the same attempt (long before AttemptTimeout).
+func TestFetchRenewsStalledSession(t *testing.T) {
+	ctx := context.Background()
+	p := newPipe(t)
+	file := filepath.Join(t.TempDir(), "f.bin")
+	writeRandFile(t, file, 3, 64<<10)
+	im := importOne(t, p.srcDAG(), file, 4<<10)
+	cfg := fastConfig()
+	cfg.StallTimeout = 200 * time.Millisecond
+	cfg.Attempts = 1
+	d := &stuckFirstSession{DAGService: p.net}
+	f := NewFetcher(d, p.dst.Blocks, p.dst.Datastore, cfg)
+	began := time.Now()
+	st, err := f.Fetch(ctx, im.CID, nil)
+	took := time.Since(began)
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if st.Blocks != im.Blocks {
+		t.Errorf("Stat %+v; want %d blocks", st, im.Blocks)
+	}
+	if got := f.Renewals(); got != 1 {
+		t.Errorf("Renewals = %d; want 1", got)
+	}
+	if n := d.sessions.Load(); n != 2 {
+		t.Errorf("%d sessions opened; want 2", n)
+	}
+	if took >= cfg.AttemptTimeout {
+		t.Errorf("Fetch took %s: the attempt timed out instead of the session being renewed", took)
 	}
 }

@@ -43,10 +43,19 @@ func testKey(t testing.TB, seed uint64) crypto.PrivKey {
 // on 127.0.0.1 only, closed at the end of the test (before the store).
 func newNode(t testing.TB, seed uint64, s *store.Store) *p2p.Node {
 	t.Helper()
+	return newNodeWith(t, seed, s, nil)
+}
+
+// newNodeWith is newNode with edit (if not nil) applied to the config.
+func newNodeWith(t testing.TB, seed uint64, s *store.Store, edit func(*p2p.Config)) *p2p.Node {
+	t.Helper()
 	cfg := p2p.DefaultConfig()
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.DialTimeout = 10 * time.Second
 	cfg.Blockstore = s.Blocks
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := p2p.New(testKey(t, seed), cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/ledger"
 )
@@ -47,6 +48,11 @@ type Status struct {
 	Events     []Event              `json:"events,omitempty"`
 	Rejected   map[string]uint64    `json:"rejected"`
 	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
+	// Penalised counts the bitswap peers penalised (disconnected and
+	// refused for a while) for lying, by reason; FetchRenewals the fetches
+	// that stalled and asked every peer again in a new bitswap session.
+	Penalised     map[string]uint64 `json:"bitswap_penalties,omitempty"`
+	FetchRenewals int64             `json:"fetch_renewals,omitempty"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -130,6 +136,10 @@ func (d *Daemon) Status() Status {
 	}
 	s.AcksPending = d.out.pending()
 	s.Audits = d.Audits()
+	s.Penalised = d.node.BitswapPenaltyCounts()
+	if f, ok := d.fetcher.(*content.Fetcher); ok {
+		s.FetchRenewals = f.Renewals()
+	}
 	return s
 }
 

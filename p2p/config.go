@@ -159,6 +159,19 @@ type BitswapConfig struct {
 	// Default: 50µs, so up to 400 peers stay at the 20 ms floor (boxo:
 	// 125µs, 50 ms at 400 peers).
 	PerPeerSendDelay time.Duration
+
+	// PromiseTimeout is how long a peer sent a want-block (after it
+	// claimed the block with HAVE) may leave it unanswered, neither the
+	// block nor DONT_HAVE, before it is penalised as a liar, if it sent
+	// us nothing else it was asked for meanwhile. Boxo itself gives up on
+	// such a want after at most 7s. Default: 5s.
+	PromiseTimeout time.Duration
+
+	// Penalty is how long a peer caught lying over bitswap (unwanted
+	// blocks, that is wrong bytes, or broken promises) stays disconnected
+	// and refused; each further penalty of the same peer doubles it, up to
+	// 64 times. Default: 2m.
+	Penalty time.Duration
 }
 
 // TopicOverhead is the room a topic's payload limit leaves under
@@ -201,6 +214,8 @@ func DefaultConfig() Config {
 			RebroadcastDelay:  10 * time.Second,
 			TargetMessageSize: 256 << 10,
 			PerPeerSendDelay:  50 * time.Microsecond,
+			PromiseTimeout:    5 * time.Second,
+			Penalty:           2 * time.Minute,
 		},
 		DHT: DefaultDHTConfig(),
 	}
@@ -303,6 +318,12 @@ func (c *Config) Validate() error {
 	}
 	if b.PerPeerSendDelay <= 0 {
 		return invalid("bitswap.per_peer_send_delay", "is %s; want > 0", b.PerPeerSendDelay)
+	}
+	if b.PromiseTimeout < 100*time.Millisecond {
+		return invalid("bitswap.promise_timeout", "is %s; want >= 100ms", b.PromiseTimeout)
+	}
+	if b.Penalty <= 0 {
+		return invalid("bitswap.penalty", "is %s; want > 0", b.Penalty)
 	}
 	return c.DHT.validate()
 }

@@ -54,6 +54,8 @@ type bitswapJSON struct {
 	RebroadcastDelay  *jsonDur  `json:"rebroadcast_delay,omitempty"`
 	TargetMessageSize *jsonSize `json:"target_message_size,omitempty"`
 	PerPeerSendDelay  *jsonDur  `json:"per_peer_send_delay,omitempty"`
+	PromiseTimeout    *jsonDur  `json:"promise_timeout,omitempty"`
+	Penalty           *jsonDur  `json:"penalty,omitempty"`
 }
 
 // MarshalJSON writes every field; durations as "1m0s", sizes as "1MiB".
@@ -75,6 +77,8 @@ func (c Config) MarshalJSON() ([]byte, error) {
 			RebroadcastDelay:  d(c.Bitswap.RebroadcastDelay),
 			TargetMessageSize: s(c.Bitswap.TargetMessageSize),
 			PerPeerSendDelay:  d(c.Bitswap.PerPeerSendDelay),
+			PromiseTimeout:    d(c.Bitswap.PromiseTimeout),
+			Penalty:           d(c.Bitswap.Penalty),
 		},
 		DHT: &dhtJSON{Mode: &c.DHT.Mode, Bootstrap: c.DHT.Bootstrap, ProtocolPrefix: &c.DHT.ProtocolPrefix},
 	})
@@ -129,6 +133,8 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		setDur(&out.Bitswap.RebroadcastDelay, b.RebroadcastDelay)
 		setSize(&out.Bitswap.TargetMessageSize, b.TargetMessageSize)
 		setDur(&out.Bitswap.PerPeerSendDelay, b.PerPeerSendDelay)
+		setDur(&out.Bitswap.PromiseTimeout, b.PromiseTimeout)
+		setDur(&out.Bitswap.Penalty, b.Penalty)
 	}
 	if h := j.DHT; h != nil {
 		if h.Mode != nil {

@@ -76,6 +76,8 @@ func TestValidate(t *testing.T) {
 		{"target small", func(c *Config) { c.Bitswap.TargetMessageSize = 10 }, "p2p.bitswap.target_message_size"},
 		{"target big", func(c *Config) { c.Bitswap.TargetMessageSize = 8 << 20 }, "p2p.bitswap.target_message_size"},
 		{"per peer delay", func(c *Config) { c.Bitswap.PerPeerSendDelay = 0 }, "p2p.bitswap.per_peer_send_delay"},
+		{"promise timeout", func(c *Config) { c.Bitswap.PromiseTimeout = time.Millisecond }, "p2p.bitswap.promise_timeout"},
+		{"penalty", func(c *Config) { c.Bitswap.Penalty = 0 }, "p2p.bitswap.penalty"},
 		{"dht server", func(c *Config) { c.DHT.Mode = DHTServer }, ""},
 		{"dht client private", func(c *Config) {
 			c.DHT.Mode, c.DHT.ProtocolPrefix = DHTClient, "/pinfold"

@@ -84,4 +84,11 @@
 // block; fetch many CIDs per call (DAGService.GetMany, merkledag.Walk
 // with concurrency) to fill each message. BitswapConfig records the
 // other choices and why.
+//
+// A guard on bitswap's network penalises peers that lie: blocks nobody
+// asked for (wrong bytes), or want-blocks left unanswered past
+// BitswapConfig.PromiseTimeout. The peer is logged, counted
+// (BitswapPenaltyCounts, pinfold_p2p_bitswap_penalties_total),
+// disconnected and refused by the host's connection gater for
+// BitswapConfig.Penalty, so bitswap sessions turn to the other holders.
 package p2p

@@ -19,6 +19,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	record "github.com/libp2p/go-libp2p-record"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -51,6 +52,7 @@ type Node struct {
 	blocks blockservice.BlockService
 	dag    ipld.DAGService
 	rej    *rejections
+	guard  *contentGuard // bitswap liars: ledger, penalties, connection gater
 	mesh   *meshView
 	dht    *dht.IpfsDHT               // nil when Config.DHT.Mode is off
 	dhtVal record.NamespacedValidator // the DHT's validator, checked before a put
@@ -120,9 +122,14 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("p2p: register metrics: %w", err)
 	}
 
-	if n.host, err = newHost(key, cfg); err != nil {
+	n.guard, err = newContentGuard(cfg.Bitswap, logger.With("subsystem", "bitswap"), n.nowFunc, cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: register metrics: %w", err)
+	}
+	if n.host, err = newHost(key, cfg, n.guard); err != nil {
 		return nil, err
 	}
+	n.guard.disconnect = func(p peer.ID) { _ = n.host.Network().ClosePeer(p) }
 	for _, ai := range n.bootstrap {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		n.host.ConnManager().Protect(ai.ID, protectTag)
@@ -156,7 +163,8 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("p2p: start gossipsub: %w", err)
 	}
 
-	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(n.host), nil, cfg.Blockstore,
+	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(n.host), g: n.guard}
+	bs := bitswap.New(context.Background(), bsNet, nil, cfg.Blockstore,
 		bitswap.ProviderSearchDelay(cfg.Bitswap.SearchDelay),
 		bitswap.RebroadcastDelay(cfg.Bitswap.RebroadcastDelay),
 		bitswap.WithTargetMessageSize(cfg.Bitswap.TargetMessageSize),
@@ -170,8 +178,9 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 // nowFunc lets the tracer read n.now after tests replace it.
 func (n *Node) nowFunc() time.Time { return n.now() }
 
-// newHost builds the libp2p host; on error nothing is left running.
-func newHost(key crypto.PrivKey, cfg Config) (host.Host, error) {
+// newHost builds the libp2p host, with gate as its connection gater; on
+// error nothing is left running.
+func newHost(key crypto.PrivKey, cfg Config, gate coreconnmgr.ConnectionGater) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(cfg.ConnGrace))
 	if err != nil {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
@@ -187,6 +196,7 @@ func newHost(key crypto.PrivKey, cfg Config) (host.Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(gate),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(UserAgent),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
@@ -286,6 +296,7 @@ func (n *Node) Close() error {
 		if n.dht != nil {
 			errDHT = n.dht.Close() // waits for the DHT's goroutines
 		}
+		n.guard.close()               // its disconnects use the host
 		errBlocks := n.blocks.Close() // closes bitswap
 		errHost := n.host.Close()     // closes connmgr, rcmgr, peerstore
 		if err := errors.Join(errDHT, errBlocks, errHost); err != nil {

@@ -105,3 +105,23 @@ func TestInitRejectsBadInput(t *testing.T) {
 		t.Fatalf("failed inits left clusters behind: %v %v", names, err)
 	}
 }
+
+// TestBitswapStatusLine: `follow status` shows the bitswap liars caught,
+// by reason in sorted order, and the stalled fetches restarted.
+func TestBitswapStatusLine(t *testing.T) {
+	s := follower.Status{
+		Penalised: map[string]uint64{
+			"p2p: bitswap peer sent unwanted blocks":        2,
+			"p2p: bitswap peer left want-blocks unanswered": 1,
+		},
+		FetchRenewals: 3,
+	}
+	want := "penalised 1 (p2p: bitswap peer left want-blocks unanswered), " +
+		"penalised 2 (p2p: bitswap peer sent unwanted blocks), 3 stalled fetches restarted"
+	if got := bitswapLine(s); got != want {
+		t.Errorf("bitswapLine = %q; want %q", got, want)
+	}
+	if got := bitswapLine(follower.Status{FetchRenewals: 1}); got != "1 stalled fetches restarted" {
+		t.Errorf("bitswapLine with renewals only = %q", got)
+	}
+}

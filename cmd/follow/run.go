@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,6 +131,9 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 				}
 				fmt.Fprintf(w, "rejected   %s\n", strings.Join(parts, ", "))
 			}
+			if len(s.Penalised) > 0 || s.FetchRenewals > 0 {
+				fmt.Fprintf(w, "bitswap    %s\n", bitswapLine(s))
+			}
 			return nil
 		},
 	}
@@ -157,4 +162,17 @@ func newStopCmd(g *globals, name string) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// bitswapLine summarises the bitswap liars caught and the stalled
+// fetches restarted, reasons sorted.
+func bitswapLine(s follower.Status) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.Penalised)) {
+		parts = append(parts, fmt.Sprintf("penalised %d (%s)", s.Penalised[k], k))
+	}
+	if s.FetchRenewals > 0 {
+		parts = append(parts, fmt.Sprintf("%d stalled fetches restarted", s.FetchRenewals))
+	}
+	return strings.Join(parts, ", ")
 }
