@@ -44,7 +44,7 @@ type auditor struct {
 	mu   sync.Mutex
 	runs map[auditKey]*auditRun
 	done map[auditKey]auditDone // results signed, maybe not in a head yet
-	busy map[peer.ID]bool // holders with an attempt under way: one at a time each
+	busy map[peer.ID]bool       // holders with an attempt under way: one at a time each
 	sem  chan struct{}
 	wake chan struct{} // an attempt ended: more may start
 	wg   sync.WaitGroup

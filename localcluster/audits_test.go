@@ -172,3 +172,55 @@ func TestDeletedBlocksCaught(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditFalseFailures measures how often honest holders fail audits
+// while the cluster is busy: six followers fetch a 64 MiB archive and
+// rebalance while every copy is audited each 500 ms (4 paths, 2 s
+// timeout, 10 s grace). Set PINFOLD_AUDIT_MEASURE=1 to run it; it reports
+// the audits run and the failures, which should be none.
+func TestAuditFalseFailures(t *testing.T) {
+	if os.Getenv("PINFOLD_AUDIT_MEASURE") == "" {
+		t.Skip("measurement: set PINFOLD_AUDIT_MEASURE=1")
+	}
+	ctx := context.Background()
+	opt := localcluster.DefaultDemo(t.TempDir(), testLog{t})
+	opt.Files, opt.ArchiveSize, opt.ShardTarget = 200, 64<<20, 2<<20
+	opt.Pledges, opt.Fourth = []int64{48 << 20, 64 << 20, 96 << 20}, 0
+	opt.Timeout = 3 * time.Minute
+	opt.Audit = func(a *configs.Audit) {
+		a.Interval, a.Samples = configs.Duration(500*time.Millisecond), 4
+		a.Timeout, a.Grace = configs.Duration(2*time.Second), configs.Duration(10*time.Second)
+	}
+	c, _, err := localcluster.StartDemo(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, name := range []string{"d", "e", "f"} { // more fetching while audits run
+		if _, err := c.AddFollower(ctx, name, localcluster.FollowerOptions{Pledge: pledge(48 << 20), OfferInterval: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second) // a measurement window, not a synchronisation
+	}
+	st := c.Curator.AuditStats()
+	ms, err := c.Curator.MemberLoads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passes, fails int64
+	for _, m := range ms {
+		passes += m.Audits.Passes
+		fails += m.Audits.Fails
+		if m.Audits.Fails > 0 {
+			t.Logf("%s failed: %s", m.Nickname, m.Audits.FailReason)
+		}
+	}
+	t.Logf("audits recorded: %d passed, %d failed; attempts %d, retried without an answer %d, answer bytes %d",
+		passes, fails, st.Attempts, st.Retried, st.BytesIn)
+	if fails > 0 {
+		t.Errorf("%d honest audits failed", fails)
+	}
+}

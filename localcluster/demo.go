@@ -37,6 +37,9 @@ type DemoOptions struct {
 	// there. The func it returns, when not nil, is called before the
 	// cluster closes; after it returns the cluster must not be used.
 	OnStart func(*Cluster) (detach func())
+	// Audit, when set, adjusts the curator's audit policy (measurements
+	// audit more often than a real cluster).
+	Audit func(*configs.Audit)
 }
 
 // DefaultDemo is `follow demo`: about 200 files and 100 MiB in folders,
@@ -82,6 +85,9 @@ func StartDemo(ctx context.Context, opt DemoOptions) (*Cluster, []curator.ShardI
 	cfg.ReplicationMin, cfg.ReplicationMax = opt.Replication, opt.Replication
 	cfg.ShardTarget = configs.Size(opt.ShardTarget)
 	cfg.HeadInterval = configs.Duration(time.Second)
+	if opt.Audit != nil {
+		opt.Audit(&cfg.Audit)
+	}
 	c, err := Start(ctx, Options{Dir: filepath.Join(opt.Dir, "cluster"), Curator: cfg, Logger: opt.Logger})
 	if err != nil {
 		return nil, nil, err
