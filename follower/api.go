@@ -13,33 +13,37 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // Status is what the control API's GET /v1/status returns: everything
 // `follow status` and the dashboard show.
 type Status struct {
-	Cluster     string               `json:"cluster"`      // the local name the follower was given
-	ClusterName string               `json:"cluster_name"` // the name its curators gave it
-	ClusterID   string               `json:"cluster_id"`
-	Peer        string               `json:"peer"`
-	Nickname    string               `json:"nickname,omitempty"`
-	Addrs       []string             `json:"addrs"`
-	Started     time.Time            `json:"started"`
-	Head        *HeadInfo            `json:"head,omitempty"`
-	Record      *RecordInfo          `json:"record,omitempty"`
-	Pinset      PinsetInfo           `json:"pinset"`
-	Pledged     int64                `json:"pledged"`
-	Free        int64                `json:"free"`
-	Peers       int                  `json:"peers"`
-	Curators    []CuratorInfo        `json:"curators"`
-	Assigned    int64                `json:"assigned"` // bytes of the shards assigned by the newest plan
-	Stored      int64                `json:"stored"`   // bytes of the pins stored completely
-	Shards      []ShardStatus        `json:"shards"`
-	Why         string               `json:"why,omitempty"` // why nothing is assigned, when nothing is
-	DiskError   string               `json:"disk_error,omitempty"`
-	Events      []Event              `json:"events,omitempty"`
-	Rejected    map[string]uint64    `json:"rejected"`
-	Rejections  []headsync.Rejection `json:"recent_rejections,omitempty"`
+	Cluster     string            `json:"cluster"`      // the local name the follower was given
+	ClusterName string            `json:"cluster_name"` // the name its curators gave it
+	ClusterID   string            `json:"cluster_id"`
+	Peer        string            `json:"peer"`
+	Nickname    string            `json:"nickname,omitempty"`
+	Addrs       []string          `json:"addrs"`
+	Started     time.Time         `json:"started"`
+	Head        *HeadInfo         `json:"head,omitempty"`
+	Record      *RecordInfo       `json:"record,omitempty"`
+	Pinset      PinsetInfo        `json:"pinset"`
+	Pledged     int64             `json:"pledged"`
+	Free        int64             `json:"free"`
+	Peers       int               `json:"peers"`
+	Curators    []CuratorInfo     `json:"curators"`
+	Assigned    int64             `json:"assigned"` // bytes of the shards assigned by the newest plan
+	Stored      int64             `json:"stored"`   // bytes of the pins stored completely
+	Shards      []ShardStatus     `json:"shards"`
+	Why         string            `json:"why,omitempty"` // why nothing is assigned, when nothing is
+	DiskError   string            `json:"disk_error,omitempty"`
+	Events      []Event           `json:"events,omitempty"`
+	Rejected    map[string]uint64 `json:"rejected"`
+	// Refused groups the recent refusals of every topic (and of head
+	// verification) by topic and reason, with the peers they came from.
+	Refused    []p2p.RefusalGroup   `json:"refused,omitempty"`
+	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -118,6 +122,7 @@ func (d *Daemon) Status() Status {
 	for reason, n := range d.node.RejectionCounts() {
 		s.Rejected[reason] += n
 	}
+	s.Refused = p2p.GroupRejections(append(d.node.Rejections(), d.heads.TopicRejections()...))
 	return s
 }
 

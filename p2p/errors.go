@@ -23,6 +23,11 @@ var (
 	// peer may be relaying others' traffic in good faith.
 	ErrRateLimited = errors.New("p2p: peer rate limited")
 
+	// ErrGraylisted drops every message of a peer whose score fell below
+	// the graylist threshold: too many of its messages were over budget or
+	// rejected. It is read again once its blame decays.
+	ErrGraylisted = errors.New("p2p: peer graylisted")
+
 	// ErrValidatorPanic replaces a panic raised by a topic validator; the
 	// message is rejected and the process keeps running.
 	ErrValidatorPanic = errors.New("p2p: validator panicked")
