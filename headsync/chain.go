@@ -216,17 +216,21 @@ func (n *Net) chain(ctx context.Context, p peer.ID, c cid.Cid, max int) ([][]byt
 }
 
 // peersFor lists the peers asked for a candidate's blocks: from first
-// (the peer that announced or served it), then connected peers that speak
-// the head-chain protocol, Limits.AskPeers in all.
+// (the peer that announced or served it) when we are connected to it,
+// then connected peers that speak the head-chain protocol, then from when
+// we are not connected to it (dialling it may cost the whole
+// Limits.AskTimeout); Limits.AskPeers in all.
 func (n *Net) peersFor(from peer.ID) []peer.ID {
 	var out []peer.ID
 	self := n.node.ID()
-	if from != "" && from != self {
+	asked := from != "" && from != self
+	if asked && n.node.ConnectedTo(from) {
 		out = append(out, from)
+		asked = false
 	}
 	h := n.node.Host()
 	for _, p := range h.Network().Peers() {
-		if len(out) >= n.s.cfg.Limits.AskPeers {
+		if len(out) >= n.s.cfg.Limits.AskPeers-btoi(asked) {
 			break
 		}
 		if p == from || p == self {
@@ -237,5 +241,15 @@ func (n *Net) peersFor(from peer.ID) []peer.ID {
 		}
 		out = append(out, p)
 	}
+	if asked {
+		out = append(out, from)
+	}
 	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

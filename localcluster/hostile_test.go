@@ -21,6 +21,7 @@ import (
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -75,7 +76,7 @@ func startHostile(t *testing.T, targets ...int) *hostile {
 		n := h.victims[i].node
 		ais = append(ais, peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()})
 	}
-	h.atk = newAttacker(t, []string{c.Config.Topics.Heads}, ais...)
+	h.atk = newAttacker(t, []string{c.Config.Topics.Heads, c.Config.Topics.CRDT}, ais...)
 	h.asked = h.atk.asked
 	return h
 }
@@ -143,16 +144,16 @@ func (h *hostile) landed(t *testing.T, before []uint64, targets ...int) {
 	})
 }
 
-// deliver publishes a genuine head and returns how long the curator's
-// publish call took and when every follower held the head.
-func (h *hostile) deliver(t *testing.T) (publishCall, delivered time.Duration) {
+// deliver publishes a genuine head and returns it and when every follower
+// held it (the curator's publish call's time is logged).
+func (h *hostile) deliver(t *testing.T) (head trust.Verified, delivered time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
 	if _, err := h.c.Curator.PublishNow(ctx, true); err != nil {
 		t.Fatalf("publish a genuine head: %v", err)
 	}
-	publishCall = time.Since(start)
+	publishCall := time.Since(start)
 	want, _ := h.c.Curator.Heads().Newest()
 	waitFor(t, 2*time.Minute, "the genuine head to reach every follower", func() bool {
 		for _, v := range h.victims[1:] {
@@ -170,15 +171,15 @@ func (h *hostile) deliver(t *testing.T) (publishCall, delivered time.Duration) {
 		t.Errorf("the genuine head took %s to reach every follower; the bound is %s (asserted with %dx slack)",
 			delivered, deliveryBound, deliverySlack)
 	}
-	return publishCall, delivered
+	return want, delivered
 }
 
 // checkNotStored fails if any victim holds one of the blocks, or adopted
-// anything the curator did not sign.
-func (h *hostile) checkNotStored(t *testing.T, junk ...cid.Cid) {
+// anything the curator did not sign, or is behind the head it delivered.
+func (h *hostile) checkNotStored(t *testing.T, delivered trust.Verified, junk ...cid.Cid) {
 	t.Helper()
 	ctx := context.Background()
-	want, _ := h.c.Curator.Heads().Newest()
+	want := delivered
 	curatorID := want.Sig.Signer
 	for _, v := range h.victims {
 		kept := 0
@@ -243,8 +244,8 @@ func TestHostileForgedHeadsMissingParent(t *testing.T) {
 		h.atk.publish(h.c.Config.Topics.Heads, announcement(t, f, nil))
 	}
 	h.landed(t, before)
-	h.deliver(t)
-	h.checkNotStored(t, cids(forged...)...)
+	head, _ := h.deliver(t)
+	h.checkNotStored(t, head, cids(forged...)...)
 	h.checkCounted(t, []int{0, 1, 2}, trust.ErrBadSignature.Error())
 }
 
@@ -265,13 +266,14 @@ func TestHostileJunkChain(t *testing.T) {
 	before := h.refusalsNow()
 	h.atk.publish(h.c.Config.Topics.Heads, announcement(t, chain[len(chain)-1], nil))
 	h.landed(t, before)
-	h.deliver(t)
-	h.checkNotStored(t, cids(chain...)...)
+	head, _ := h.deliver(t)
+	h.checkNotStored(t, head, cids(chain...)...)
 	h.checkCounted(t, []int{0, 1, 2}, trust.ErrBadSignature.Error())
 }
 
 // Record-only announcements: an IPNS record for another name, and junk
-// bytes. The attacker reaches f1 only; nothing may be relayed past it.
+// bytes; and a CRDT broadcast from an untrusted author. The attacker
+// reaches f1 only; nothing may be relayed past it, every refusal counted.
 func TestHostileRecordOnly(t *testing.T) {
 	t.Parallel()
 	h := startHostile(t, 1)
@@ -288,9 +290,13 @@ func TestHostileRecordOnly(t *testing.T) {
 	_, _ = rand.Read(junk)
 	before := h.refusalsNow()
 	h.atk.publish(h.c.Config.Topics.Heads, announcement(t, nil, other.Raw), announcement(t, nil, junk))
+	h.atk.publish(h.c.Config.Topics.CRDT, junk)
 	h.landed(t, before, 1)
 	h.deliver(t)
 	h.checkCounted(t, []int{1}, "ipns", "record")
+	waitFor(t, 10*time.Second, "f1 to count the CRDT broadcast", func() bool {
+		return h.victims[1].node.RejectionCounts()[pinset.ErrUntrustedAuthor.Error()] > 0
+	})
 	// Not relayed: the curator and f2 never saw the records.
 	for _, i := range []int{0, 2} {
 		rs, _ := h.victims[i].heads.Rejections()
