@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/content"
+	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 )
 
@@ -34,6 +35,9 @@ type Status struct {
 	Peers      int               `json:"peers"`
 	PendingLog int               `json:"pending_log"`
 	Rejected   map[string]uint64 `json:"rejected"`
+	// Refused groups the recent refusals of every topic (and of head
+	// verification) by topic and reason, with the peers they came from.
+	Refused []p2p.RefusalGroup `json:"refused,omitempty"`
 	// RecentHeads are the heads this curator published, newest first.
 	RecentHeads []PublishedHead `json:"recent_heads,omitempty"`
 	// RecentAcks are the ACKs and releases it received, newest first.
@@ -161,6 +165,7 @@ func (d *Daemon) Status() Status {
 		s.Rejected[reason] += n
 	}
 	d.refusedMu.Unlock()
+	s.Refused = p2p.GroupRejections(append(d.node.Rejections(), d.heads.TopicRejections()...))
 	s.RecentHeads, s.RecentAcks = d.recent.snapshot()
 	if n := d.checks.counts(); len(n) > 0 {
 		s.SizeChecks = n

@@ -24,7 +24,6 @@ import (
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/records"
-	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -126,7 +125,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	d.heads, err = headsync.New(ctx, headsync.Config{
 		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
-	}, d.store.Datastore, store.Network{BS: d.node.BlockService()}, d.log.With("subsystem", "heads"))
+	}, d.store.Datastore, d.store.Blocks, d.log.With("subsystem", "heads"))
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +173,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pscfg := pinset.DefaultConfig()
 	pscfg.Writer = true
 	v := pinset.NewValidator(pscfg, d.trusted)
-	if d.crdtTop, err = pinset.JoinTopic(d.node.PubSub(), l.Cluster.Topics.CRDT, v); err != nil {
+	if d.crdtTop, err = d.node.JoinRawTopic(l.Cluster.Topics.CRDT, v.Check, p2p.WithMaxSize(pscfg.MaxBroadcastBytes)); err != nil {
 		return nil, err
 	}
 	if d.pins, err = pinset.Open(ctx, pscfg, pinset.Deps{

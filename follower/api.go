@@ -15,6 +15,7 @@ import (
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // Status is what the control API's GET /v1/status returns: everything
@@ -44,9 +45,12 @@ type Status struct {
 	AcksPending int `json:"acks_pending"`
 	// Audits is this follower's audit record in the signed chain: passes,
 	// failures, and the newest failure's shard and reason.
-	Audits     ledger.Member        `json:"audits"`
-	Events     []Event              `json:"events,omitempty"`
-	Rejected   map[string]uint64    `json:"rejected"`
+	Audits   ledger.Member     `json:"audits"`
+	Events   []Event           `json:"events,omitempty"`
+	Rejected map[string]uint64 `json:"rejected"`
+	// Refused groups the recent refusals of every topic (and of head
+	// verification) by topic and reason, with the peers they came from.
+	Refused    []p2p.RefusalGroup   `json:"refused,omitempty"`
 	Rejections []headsync.Rejection `json:"recent_rejections,omitempty"`
 	// Penalised counts the bitswap peers penalised (disconnected and
 	// refused for a while) for lying, by reason; FetchRenewals the fetches
@@ -140,6 +144,7 @@ func (d *Daemon) Status() Status {
 	if f, ok := d.fetcher.(*content.Fetcher); ok {
 		s.FetchRenewals = f.Renewals()
 	}
+	s.Refused = p2p.GroupRejections(append(d.node.Rejections(), d.heads.TopicRejections()...))
 	return s
 }
 

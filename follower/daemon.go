@@ -136,7 +136,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	if d.heads, err = headsync.New(ctx, headsync.Config{
 		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
-	}, d.store.Datastore, store.Network{BS: d.node.BlockService()}, d.log.With("subsystem", "heads")); err != nil {
+	}, d.store.Datastore, d.store.Blocks, d.log.With("subsystem", "heads")); err != nil {
 		return nil, err
 	}
 	if d.hnet, err = headsync.Attach(d.heads, d.node, l.Cluster.Topics.Heads, l.Cluster.ID, 30*time.Second); err != nil {
@@ -158,7 +158,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	pscfg := pinset.DefaultConfig() // Writer false: a follower never writes the CRDT
 	v := pinset.NewValidator(pscfg, d.trusted)
-	if d.crdtT, err = pinset.JoinTopic(d.node.PubSub(), l.Cluster.Topics.CRDT, v); err != nil {
+	if d.crdtT, err = d.node.JoinRawTopic(l.Cluster.Topics.CRDT, v.Check, p2p.WithMaxSize(pscfg.MaxBroadcastBytes)); err != nil {
 		return nil, err
 	}
 	if d.pins, err = pinset.Open(ctx, pscfg, pinset.Deps{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -13,8 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -27,10 +28,12 @@ func ProtocolID(clusterID string) protocol.ID {
 // Net connects a Sync to the network: the heads topic, the head protocol
 // (served and asked), and announcing local heads.
 type Net struct {
-	s     *Sync
-	node  *p2p.Node
-	topic *p2p.Topic
-	proto protocol.ID
+	s          *Sync
+	node       *p2p.Node
+	topic      *p2p.Topic
+	proto      protocol.ID
+	chainProto protocol.ID
+	serving    chan struct{} // bounds concurrent chain requests served
 	// AskEvery is how often connected peers are asked for their newest head.
 	askEvery time.Duration
 }
@@ -38,64 +41,45 @@ type Net struct {
 // Attach joins the heads topic (its validator registered first) and serves
 // the head protocol on node. Close the Net to leave.
 func Attach(s *Sync, node *p2p.Node, topic string, clusterID string, askEvery time.Duration) (*Net, error) {
-	n := &Net{s: s, node: node, proto: ProtocolID(clusterID), askEvery: askEvery}
+	n := &Net{s: s, node: node, proto: ProtocolID(clusterID), chainProto: ChainProtocolID(s.cfg.Name.String()),
+		serving: make(chan struct{}, maxServing), askEvery: askEvery}
 	t, err := node.JoinTopic(topic, n.validate, p2p.WithMaxSize(MaxAnnouncement))
 	if err != nil {
 		return nil, fmt.Errorf("headsync: %w", err)
 	}
 	n.topic = t
 	node.Host().SetStreamHandler(n.proto, n.serve)
+	node.Host().SetStreamHandler(n.chainProto, n.serveChain)
+	s.setFetcher(n)
 	return n, nil
 }
 
 // Close stops serving and leaves the topic.
 func (n *Net) Close() error {
+	n.s.setFetcher(nil)
+	n.node.Host().RemoveStreamHandler(n.chainProto)
 	n.node.Host().RemoveStreamHandler(n.proto)
 	return n.topic.Close()
 }
 
-// validate runs before gossipsub delivers or forwards a head announcement:
-// no network, only the bytes and our newest head. Full chain verification
-// happens in Consider; this keeps junk from propagating.
+// validate runs before gossipsub delivers or forwards a head
+// announcement: no network, only the bytes and our newest head. A record
+// must verify against the cluster name; a head must be signed by a key of
+// the trust set of the newest head (one ed25519 verification), and not be
+// older than it. Junk is rejected (its sender blamed); what an honest
+// peer may forward in good faith (a head signed by a curator we do not
+// know yet, a head or record older than ours) is ignored. Full chain
+// verification happens in Consider.
 func (n *Net) validate(_ context.Context, msg *pubsub.Message) error {
 	a, err := DecodeAnnouncement(msg.Data)
 	if err != nil {
 		return err
 	}
-	if len(a.Head) == 0 {
-		return nil // a record alone: checked by Consider
-	}
-	sh, err := dag.DecodeSignedHead(a.Head)
-	if err != nil {
+	if _, err := n.s.precheck(a, FromTopic, n.s.now()); err != nil {
+		if errors.Is(err, trust.ErrUntrustedSigner) || errors.Is(err, trust.ErrStaleSeq) || errors.Is(err, publish.ErrExpired) {
+			return p2p.Ignore(err)
+		}
 		return err
-	}
-	if peer.ID(sh.Head.Cluster) != n.s.cfg.Rules.Cluster {
-		return fmt.Errorf("head %s: %w", dag.CID(a.Head), trust.ErrWrongCluster)
-	}
-	cur, have := n.s.Newest()
-	trusted := func(id []byte) bool {
-		for _, t := range n.s.cfg.Rules.Trust {
-			if string(t) == string(id) {
-				return true
-			}
-		}
-		return false
-	}
-	if have {
-		if sh.Head.Seq < cur.Head.Seq {
-			return fmt.Errorf("head %s: %w: seq %d, newest is %d", dag.CID(a.Head), trust.ErrStaleSeq, sh.Head.Seq, cur.Head.Seq)
-		}
-		trusted = func(id []byte) bool {
-			for _, t := range cur.Head.Trust {
-				if string(t) == string(id) {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	if !trusted(sh.Sig.Signer) {
-		return fmt.Errorf("head %s: %w: %s", dag.CID(a.Head), trust.ErrUntrustedSigner, peer.ID(sh.Sig.Signer))
 	}
 	return nil
 }
@@ -131,9 +115,10 @@ func (n *Net) serve(st network.Stream) {
 	_, _ = st.Write(data)
 }
 
-// Ask fetches a peer's newest announcement over the head protocol.
+// Ask fetches a peer's newest announcement over the head protocol, within
+// Limits.AskTimeout.
 func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
-	ctx, cancel := context.WithTimeout(ctx, serveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.s.cfg.Limits.AskTimeout)
 	defer cancel()
 	st, err := n.node.Host().NewStream(ctx, p, n.proto)
 	if err != nil {
@@ -158,15 +143,26 @@ func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
 // Run receives announcements from the topic and asks connected peers for
 // theirs every askEvery (at once, then often until a first head beyond the
 // checkpoint is known); when the node runs a DHT, it asks the DHT for the
-// cluster's IPNS record on the same cadence. It returns when ctx ends.
+// cluster's IPNS record on the same cadence. It returns when ctx ends,
+// after the goroutines it started (the asking loop, candidates fetching
+// blocks) have returned.
+//
+// A topic announcement whose blocks are all local (the usual case: a
+// child of the newest head) is considered in order on Run's goroutine; one
+// that needs blocks from peers is handed to a goroutine of its own, within
+// the per-peer budget (Limits), so it delays nothing else.
 func (n *Net) Run(ctx context.Context) error {
 	sub, err := n.topic.Subscribe()
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	msgs := make(chan *pubsub.Message)
-	go func() { // owned by Run: ends when ctx ends or the subscription closes
+	wg.Go(func() { // ends when ctx ends or the subscription closes
 		defer close(msgs)
 		for {
 			m, err := sub.Next(ctx)
@@ -179,9 +175,8 @@ func (n *Net) Run(ctx context.Context) error {
 				return
 			}
 		}
-	}()
-	tick := time.NewTimer(0)
-	defer tick.Stop()
+	})
+	wg.Go(func() { n.poll(ctx) }) // ends with ctx
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,16 +192,38 @@ func (n *Net) Run(ctx context.Context) error {
 			if err != nil {
 				continue // the validator already refused and recorded it
 			}
-			_, _ = n.s.Consider(ctx, a, FromTopic, m.GetFrom())
-		case <-tick.C:
-			n.askAll(ctx)
-			n.askDHT(ctx)
-			next := n.askEvery
-			if v, ok := n.s.Newest(); !ok || v.Head.Seq == n.s.cfg.CheckpointSeq {
-				next = min(next, time.Second)
+			from := m.GetFrom()
+			if _, err := n.s.considerAs(ctx, a, FromTopic, from, false); !errors.Is(err, errNeedBlocks) {
+				continue
 			}
-			tick.Reset(next)
+			if n.s.budget.busy(from) {
+				n.s.reject(FromTopic, from, fmt.Errorf("head announced by %s: %w", from, ErrBusy))
+				continue
+			}
+			wg.Go(func() { _, _ = n.s.Consider(ctx, a, FromTopic, from) }) // ends within FetchTimeout
 		}
+	}
+}
+
+// poll asks peers (and the DHT) for their newest head every askEvery, or
+// every second until a head beyond the checkpoint is known, until ctx
+// ends.
+func (n *Net) poll(ctx context.Context) {
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n.askAll(ctx)
+		n.askDHT(ctx)
+		next := n.askEvery
+		if v, ok := n.s.Newest(); !ok || v.Head.Seq == n.s.cfg.CheckpointSeq {
+			next = min(next, time.Second)
+		}
+		tick.Reset(next)
 	}
 }
 

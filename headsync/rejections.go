@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // Rejection is one refused candidate head.
@@ -71,4 +73,18 @@ func (s *Sync) Rejections() ([]Rejection, map[string]uint64) {
 		counts[k] = v
 	}
 	return append([]Rejection(nil), s.rej.recent...), counts
+}
+
+// TopicRejections returns the recent rejections as p2p rejection entries
+// (topic "verify/<source>", peer, reason), so status displays group them
+// with the topics' own (p2p.GroupRejections).
+func (s *Sync) TopicRejections() []p2p.Rejection {
+	recent, _ := s.Rejections()
+	out := make([]p2p.Rejection, 0, len(recent))
+	for _, r := range recent {
+		id, _ := peer.Decode(r.Peer)
+		out = append(out, p2p.Rejection{Peer: id, Topic: "verify/" + string(r.Source), Label: r.Reason, Reason: r.Error,
+			Count: 1, First: r.Time, Last: r.Time})
+	}
+	return out
 }

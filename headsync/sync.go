@@ -12,7 +12,6 @@ import (
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/publish"
@@ -44,40 +43,49 @@ type Config struct {
 	Checkpoint    cid.Cid // trusted head (genesis or later), from the cluster config
 	CheckpointSeq int64
 	Name          ipns.Name // the cluster name, for IPNS records
-	// FetchTimeout bounds fetching one head block from the network.
+	// FetchTimeout bounds fetching the missing blocks of one candidate
+	// from peers (each request to one peer is bounded by
+	// Limits.AskTimeout). Default: 30s.
 	FetchTimeout time.Duration
+	// Limits bound a candidate's quarantine and the candidates fetching
+	// at once; zero fields take DefaultLimits.
+	Limits Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// Blocks reads blocks, locally or from the network; it must check nothing
-// (verification does) but must honour ctx.
+// Blocks is the local block store of verified heads: Get must not fetch
+// from the network (candidates fetch through their quarantine) and must
+// honour ctx; it need check nothing (verification does).
 type Blocks interface {
 	dag.Blocks
 }
 
 // Sync holds the newest verified head. Its methods are safe for concurrent
-// use; candidates are verified one at a time.
+// use. Candidates are checked and fetched concurrently; only adopting one
+// (local writes, no network) is serialised.
 type Sync struct {
 	cfg    Config
 	ds     ds.Datastore
 	blocks Blocks
 	log    *slog.Logger
 	now    func() time.Time
+	budget budget
 
-	verifyMu sync.Mutex // serialises Consider
+	adoptMu sync.Mutex // serialises the commit of verified candidates; never held across the network
 
 	mu      sync.Mutex
 	newest  *trust.Verified
 	record  *publish.Record
 	changed chan struct{} // closed and replaced on every change
 	rej     rejections
+	fetch   fetcher // set by Attach; nil: candidates cannot fetch
 }
 
 // New returns a Sync over datastore d (where the newest head, its record
-// and the set of verified heads are kept) and blocks (where head blocks
-// are read from and, through a caching block service, stored). It loads
-// the state an earlier run left. It starts no goroutines.
+// and the set of verified heads are kept) and blocks (the local block
+// store, where verified head blocks are kept and read from). It loads the
+// state an earlier run left. It starts no goroutines.
 func New(ctx context.Context, cfg Config, d ds.Datastore, blocks Blocks, logger *slog.Logger) (*Sync, error) {
 	if err := cfg.Rules.Validate(); err != nil {
 		return nil, fmt.Errorf("headsync: %w", err)
@@ -91,7 +99,9 @@ func New(ctx context.Context, cfg Config, d ds.Datastore, blocks Blocks, logger 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sync{cfg: cfg, ds: d, blocks: blocks, log: logger, now: cfg.Now, changed: make(chan struct{})}
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Sync{cfg: cfg, ds: d, blocks: blocks, log: logger, now: cfg.Now, changed: make(chan struct{}),
+		budget: budget{perPeer: cfg.Limits.PerPeer, total: cfg.Limits.InFlight}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -191,174 +201,6 @@ const (
 
 func (o Outcome) String() string {
 	return [...]string{"adopted", "known", "passed"}[o]
-}
-
-// Consider verifies a candidate announcement and adopts its head if it is
-// preferred to the newest one. Every rejection is logged and recorded with
-// from and the reason; nothing is changed by a rejected candidate.
-func (s *Sync) Consider(ctx context.Context, a Announcement, src Source, from peer.ID) (Outcome, error) {
-	out, err := s.consider(ctx, a, src)
-	if err != nil {
-		s.reject(src, from, err)
-		return out, err
-	}
-	return out, nil
-}
-
-func (s *Sync) consider(ctx context.Context, a Announcement, src Source) (Outcome, error) {
-	s.verifyMu.Lock()
-	defer s.verifyMu.Unlock()
-	now := s.now()
-
-	var rec *publish.Record
-	if len(a.Record) > 0 {
-		r, err := publish.ParseRecord(a.Record, s.cfg.Name, now)
-		if err != nil {
-			return 0, fmt.Errorf("record: %w", err)
-		}
-		rec = &r
-	}
-	var headCID cid.Cid
-	switch {
-	case len(a.Head) > 0:
-		headCID = dag.CID(a.Head)
-		if len(a.Head) > dag.MaxBlockSize {
-			return 0, fmt.Errorf("head %s: %w", headCID, dag.ErrTooLarge)
-		}
-		// Store the block so the chain walk (and peers) find it locally.
-		if err := s.blocks.Put(ctx, dag.NewBlock(a.Head)); err != nil {
-			return 0, fmt.Errorf("store head %s: %w", headCID, err)
-		}
-	case rec != nil:
-		headCID = rec.Head
-	default:
-		return 0, fmt.Errorf("%w: neither head nor record", ErrMalformed)
-	}
-	if rec != nil && !rec.Head.Equals(headCID) {
-		return 0, fmt.Errorf("record names %s but the announced head is %s: %w", rec.Head, headCID, publish.ErrHeadMismatch)
-	}
-
-	cur, have := s.Newest()
-	if have && cur.CID.Equals(headCID) {
-		return Known, s.offerRecord(ctx, rec, cur)
-	}
-	if have && len(a.Head) > 0 {
-		// A replayed older head is refused before any chain walk.
-		if sh, err := dag.DecodeSignedHead(a.Head); err != nil {
-			return 0, fmt.Errorf("head %s: %w", headCID, err)
-		} else if sh.Head.Seq < cur.Head.Seq {
-			return 0, fmt.Errorf("head %s: %w: seq %d is older than the newest head %s (seq %d)",
-				headCID, trust.ErrStaleSeq, sh.Head.Seq, cur.CID, cur.Head.Seq)
-		}
-	}
-	v, descends, err := s.verify(ctx, headCID, now)
-	if err != nil {
-		return 0, err
-	}
-	if have && !descends && v.Head.Seq < cur.Head.Seq {
-		return 0, fmt.Errorf("head %s: %w: seq %d is older than the newest head %s (seq %d)",
-			v.CID, trust.ErrStaleSeq, v.Head.Seq, cur.CID, cur.Head.Seq)
-	}
-	if have && !descends {
-		if ferr := trust.CheckFork(cur, v); ferr != nil {
-			s.log.Error("curator equivocation", "err", ferr)
-			s.reject(src, "", ferr)
-		}
-		if trust.Prefer(cur, v).CID.Equals(cur.CID) {
-			return Passed, nil
-		}
-	}
-	if err := s.adopt(ctx, v); err != nil {
-		return 0, err
-	}
-	s.log.Info("new head", "cid", v.CID, "seq", v.Head.Seq, "signer", peer.ID(v.Sig.Signer), "source", src)
-	return Adopted, s.offerRecord(ctx, rec, v)
-}
-
-// verify verifies head c against the nearest head already verified (or the
-// checkpoint), and reports whether c descends from the newest head.
-func (s *Sync) verify(ctx context.Context, c cid.Cid, now time.Time) (trust.Verified, bool, error) {
-	get := s.getter(ctx)
-	cur, have := s.Newest()
-	// Walk back from c to a head verified before (or the checkpoint).
-	var anchor cid.Cid
-	descends := false
-	walk := c
-	for i := 0; ; i++ {
-		if i > s.cfg.Rules.MaxChain && s.cfg.Rules.MaxChain > 0 || i > trust.DefaultMaxChain {
-			return trust.Verified{}, false, fmt.Errorf("head %s: %w", c, trust.ErrChainTooLong)
-		}
-		if have && walk.Equals(cur.CID) {
-			descends = true
-		}
-		if walk.Equals(s.cfg.Checkpoint) || s.isVerified(ctx, walk) {
-			anchor = walk
-			break
-		}
-		data, err := get(walk)
-		if err != nil {
-			return trust.Verified{}, false, fmt.Errorf("head %s: %w", c, err)
-		}
-		sh, err := dag.DecodeSignedHead(data)
-		if err != nil {
-			return trust.Verified{}, false, fmt.Errorf("head %s: %w", walk, err)
-		}
-		if sh.Head.Seq < s.cfg.CheckpointSeq || sh.Head.Parent == nil {
-			return trust.Verified{}, false, fmt.Errorf("head %s: %w: its chain does not pass through checkpoint %s (seq %d)",
-				c, trust.ErrNotDescendant, s.cfg.Checkpoint, s.cfg.CheckpointSeq)
-		}
-		walk = *sh.Head.Parent
-	}
-	if anchor.Equals(c) {
-		// The candidate is the checkpoint itself (or verified before).
-		data, err := get(c)
-		if err != nil {
-			return trust.Verified{}, false, fmt.Errorf("head %s: %w", c, err)
-		}
-		var v trust.Verified
-		if c.Equals(s.cfg.Checkpoint) && s.cfg.CheckpointSeq == 0 {
-			if v, err = trust.VerifyHead(s.cfg.Rules, nil, data, now); err != nil {
-				return trust.Verified{}, false, err
-			}
-		} else {
-			sh, err := dag.DecodeSignedHead(data)
-			if err != nil {
-				return trust.Verified{}, false, fmt.Errorf("head %s: %w", c, err)
-			}
-			v = trust.Verified{SignedHead: sh, CID: c}
-		}
-		if err := s.markVerified(ctx, v); err != nil {
-			return trust.Verified{}, false, err
-		}
-		return v, descends, nil
-	}
-	from := anchor
-	if anchor.Equals(s.cfg.Checkpoint) && s.cfg.CheckpointSeq == 0 && !s.isVerified(ctx, anchor) {
-		// Verify from genesis itself: VerifyChain checks it against Rules.Trust.
-		from = cid.Undef
-	}
-	heads, err := trust.VerifyChain(s.cfg.Rules, from, c, get, now)
-	if err != nil {
-		return trust.Verified{}, false, err
-	}
-	for _, h := range heads {
-		if err := s.markVerified(ctx, h); err != nil {
-			return trust.Verified{}, false, err
-		}
-	}
-	return heads[len(heads)-1], descends, nil
-}
-
-func (s *Sync) getter(ctx context.Context) trust.Getter {
-	return func(c cid.Cid) ([]byte, error) {
-		fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
-		defer cancel()
-		b, err := s.blocks.Get(fctx, c)
-		if err != nil {
-			return nil, err
-		}
-		return b.RawData(), nil
-	}
 }
 
 func verifiedKey(c cid.Cid) ds.Key { return verifiedPfx.ChildString(c.String()) }

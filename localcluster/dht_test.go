@@ -19,7 +19,6 @@ import (
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/publish"
-	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -206,7 +205,7 @@ func dhtOnlySync(t *testing.T, c *localcluster.Cluster, n *p2p.Node) *headsync.S
 		Rules:      trust.Rules{Cluster: c.ClusterPeer(), Trust: trustIDs},
 		Checkpoint: checkpoint, CheckpointSeq: c.Config.Checkpoint.Seq,
 		Name: ipns.NameFromPeer(c.ClusterPeer()),
-	}, dssync.MutexWrap(ds.NewMapDatastore()), store.Network{BS: n.BlockService()}, slog.New(slog.DiscardHandler))
+	}, dssync.MutexWrap(ds.NewMapDatastore()), n.BlockService().Blockstore(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,11 +23,10 @@ var (
 	// peer may be relaying others' traffic in good faith.
 	ErrRateLimited = errors.New("p2p: peer rate limited")
 
-	// ErrIgnored wraps a validator's error for a message that is dropped
-	// without penalising the peer that forwarded it (ValidationIgnore): it
-	// may be true for a peer that knows more, such as a record naming a
-	// head this node has not verified yet. It is still counted.
-	ErrIgnored = errors.New("p2p: message ignored")
+	// ErrGraylisted drops every message of a peer whose score fell below
+	// the graylist threshold: too many of its messages were over budget or
+	// rejected. It is read again once its blame decays.
+	ErrGraylisted = errors.New("p2p: peer graylisted")
 
 	// ErrValidatorPanic replaces a panic raised by a topic validator; the
 	// message is rejected and the process keeps running.

@@ -53,6 +53,7 @@ type Node struct {
 	dag    ipld.DAGService
 	rej    *rejections
 	guard  *contentGuard // bitswap liars: ledger, penalties, connection gater
+	inbox  *inbox        // per-peer budgets before gossipsub's validation queue
 	mesh   *meshView
 	dht    *dht.IpfsDHT               // nil when Config.DHT.Mode is off
 	dhtVal record.NamespacedValidator // the DHT's validator, checked before a put
@@ -146,14 +147,15 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 
 	n.life, n.psStop = context.WithCancel(context.Background())
-	n.ps, err = pubsub.NewGossipSub(n.life, n.host,
+	n.inbox = newInbox(n.rej, n.nowFunc, n.host.ID())
+	n.ps, err = pubsub.NewGossipSub(n.life, n.host, append([]pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMaxMessageSize(cfg.MaxMessageSize),
 		pubsub.WithFloodPublish(cfg.FloodPublish),
 		pubsub.WithPeerExchange(cfg.PeerExchange),
-		pubsub.WithRawTracer(tracer{rej: n.rej, now: n.nowFunc, mesh: n.mesh}),
+		pubsub.WithRawTracer(tracer{rej: n.rej, now: n.nowFunc, mesh: n.mesh, in: n.inbox}),
 		pubsub.WithLogger(logger.With("subsystem", "pubsub")),
-	)
+	}, n.inbox.options()...)...)
 	if err != nil {
 		n.psStop()
 		if n.dht != nil {

@@ -191,6 +191,7 @@ type tracer struct {
 	rej  *rejections
 	now  func() time.Time
 	mesh *meshView
+	in   *inbox
 }
 
 var _ pubsub.RawTracer = tracer{}
@@ -201,6 +202,9 @@ func (t tracer) RejectMessage(msg *pubsub.Message, reason string) {
 		return // our validators recorded these with the real reason
 	case pubsub.RejectSelfOrigin:
 		return // our own message coming back: normal
+	}
+	if reason == pubsub.RejectInvalidSignature && t.in != nil {
+		t.in.penalize(msg.ReceivedFrom, 1)
 	}
 	t.rej.record(t.now(), msg.GetTopic(), msg.ReceivedFrom, author(msg), pubsubDrop{reason})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 )
 
 var errSentinel = errors.New("trust: signature invalid")
@@ -184,30 +184,33 @@ func testMessage(topic string, from, author peer.ID, data []byte) *pubsub.Messag
 	}
 }
 
-// TestGate checks the order and verdicts of the gate with a fake clock:
-// size first (reject), then the per-peer bucket (ignore), then the
-// validator (reject on error, panics included).
+// TestGate checks the verdicts of the gate with a fake clock: size first
+// (reject), then the validator (reject on error, panics included; ignore
+// on an Ignore error). Rejections blame the sender, ignores do not.
 func TestGate(t *testing.T) {
 	ids := testIDs(t, 3)
 	self, a, b := ids[0], ids[1], ids[2]
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
 	r, _ := newRejections(16, slog.New(slog.DiscardHandler), nil)
+	in := newInbox(r, clock, self)
 	calls := 0
 	g := &gate{
-		topic: "t", self: self, rej: r,
+		topic: "t", rej: r, in: in,
 		limits: topicLimits{maxSize: 10, perSec: 1, burst: 3},
-		now:    func() time.Time { return now },
+		now:    clock,
 		validate: func(_ context.Context, msg *pubsub.Message) error {
 			calls++
 			switch string(msg.Data) {
 			case "bad":
 				return fmt.Errorf("check: %w", errSentinel)
+			case "behind":
+				return Ignore(fmt.Errorf("check: %w", ErrClosed))
 			case "panic":
 				panic("boom")
 			}
 			return nil
 		},
-		buckets: make(map[peer.ID]*rate.Limiter),
 	}
 	check := func(from peer.ID, data string) pubsub.ValidationResult {
 		return g.check(context.Background(), from, testMessage("t", from, from, []byte(data)))
@@ -219,51 +222,111 @@ func TestGate(t *testing.T) {
 	}{
 		{a, "ok", pubsub.ValidationAccept},
 		{a, "bad", pubsub.ValidationReject},
-		{a, "too large data", pubsub.ValidationReject}, // size check takes no token
-		{a, "ok", pubsub.ValidationAccept},             // third token
-		{a, "ok", pubsub.ValidationIgnore},             // bucket empty
-		{b, "ok", pubsub.ValidationAccept},             // other peers unaffected
-		{self, "ok", pubsub.ValidationAccept},          // our own: never limited
-		{self, "ok", pubsub.ValidationAccept},
-		{self, "ok", pubsub.ValidationAccept},
-		{self, "ok", pubsub.ValidationAccept},
+		{a, "too large data", pubsub.ValidationReject},
+		{b, "behind", pubsub.ValidationIgnore},
 		{b, "panic", pubsub.ValidationReject},
+		{self, "ok", pubsub.ValidationAccept},
 	}
 	for i, s := range steps {
 		if got := check(s.from, s.data); got != s.want {
 			t.Fatalf("step %d (%s %q) = %v, want %v", i, s.from, s.data, got, s.want)
 		}
 	}
-	now = now.Add(time.Second) // one token back
-	if got := check(a, "ok"); got != pubsub.ValidationAccept {
-		t.Errorf("after refill = %v, want accept", got)
-	}
-	if calls != 10 {
-		t.Errorf("validator called %d times, want 10 (not for oversized or rate-limited)", calls)
+	if calls != 5 {
+		t.Errorf("validator called %d times, want 5 (not for oversized)", calls)
 	}
 	want := map[string]uint64{
 		"trust: signature invalid": 1, "p2p: message too large": 1,
-		"p2p: peer rate limited": 1, "p2p: validator panicked": 1,
+		"p2p: node closed": 1, "p2p: validator panicked": 1,
 	}
 	if got := r.counts(); !reflect.DeepEqual(got, want) {
 		t.Errorf("counts = %v, want %v", got, want)
 	}
+	in.mu.Lock()
+	ba, bb := in.blameLocked(a, now), in.blameLocked(b, now)
+	in.mu.Unlock()
+	if ba != 2 || bb != 1 {
+		t.Errorf("blame of a %v, b %v; want 2 (two rejections), 1 (one rejection, one ignore)", ba, bb)
+	}
+	if s := in.score(a); s != 0 {
+		t.Errorf("a's score %v: a little blame is allowed", s)
+	}
 }
 
-func TestGateForgetsFullBuckets(t *testing.T) {
+// TestInbox checks the budget applied before gossipsub queues messages:
+// per peer and topic, ungated topics untouched, blame decaying, and a
+// peer over the graylist threshold dropped whole.
+func TestInbox(t *testing.T) {
+	ids := testIDs(t, 3)
+	self, a, b := ids[0], ids[1], ids[2]
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r, _ := newRejections(16, slog.New(slog.DiscardHandler), nil)
+	in := newInbox(r, func() time.Time { return now }, self)
+	in.setLimits("t", topicLimits{maxSize: 10, perSec: 1, burst: 3})
+	in.setLimits("u", topicLimits{maxSize: 10, perSec: 1, burst: 3})
+	rpc := func(from peer.ID, topics ...string) int {
+		var msgs []*pb.Message
+		for _, topic := range topics {
+			msgs = append(msgs, &pb.Message{Topic: &topic, From: []byte(from)})
+		}
+		r := &pubsub.RPC{RPC: pb.RPC{Publish: msgs}}
+		if err := in.inspect(from, r); err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Publish)
+	}
+	if got := rpc(a, "t", "t", "t", "t", "t", "u", "other"); got != 5 {
+		t.Fatalf("kept %d of a's 7, want 5 (3 on t, 1 on u, 1 ungated)", got)
+	}
+	if got := rpc(b, "t", "t"); got != 2 {
+		t.Fatalf("kept %d of b's 2: peers have their own buckets", got)
+	}
+	blameOf := func(p peer.ID) float64 {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.blameLocked(p, now)
+	}
+	if got := blameOf(a); math.Abs(got-2*overBudgetBlame) > 1e-9 {
+		t.Fatalf("a's blame %v, want %v (two over budget)", got, 2*overBudgetBlame)
+	}
+	now = now.Add(blameHalfLife)
+	if got := blameOf(a); math.Abs(got-overBudgetBlame) > 1e-9 {
+		t.Fatalf("a's blame after one half-life %v, want %v", got, overBudgetBlame)
+	}
+	in.penalize(a, blameAllowance)
+	if got := in.score(a); got >= 0 || got < -1 {
+		t.Fatalf("a's score past the allowance %v, want just below 0", got)
+	}
+	in.penalize(a, -graylistScore)
+	if got := rpc(a, "u"); got != 0 {
+		t.Fatalf("graylisted a: kept %d", got)
+	}
+	if got := r.counts(); got["p2p: peer rate limited"] != 2 || got["p2p: peer graylisted"] != 1 {
+		t.Errorf("counts = %v", got)
+	}
+	in.dropLimits("t")
+	if got := rpc(b, "t", "t", "t", "t"); got != 4 {
+		t.Errorf("topic t without a gate: kept %d of 4", got)
+	}
+}
+
+func TestInboxForgetsFullBuckets(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	r, _ := newRejections(0, slog.New(slog.DiscardHandler), nil)
-	g := &gate{
-		topic: "t", rej: r, limits: topicLimits{maxSize: 10, perSec: 1, burst: 2},
-		now:      func() time.Time { return now },
-		validate: func(context.Context, *pubsub.Message) error { return nil },
-		buckets:  make(map[peer.ID]*rate.Limiter),
-	}
+	in := newInbox(r, func() time.Time { return now }, "")
+	l := topicLimits{maxSize: 10, perSec: 1, burst: 2}
 	for i := range 3 * maxBuckets {
-		g.allow(peer.ID(fmt.Sprintf("peer-%d", i)))
+		in.allowLocked(peer.ID(fmt.Sprintf("peer-%d", i)), "t", l, now)
 		now = now.Add(time.Second) // every older bucket refills
 	}
-	if len(g.buckets) > maxBuckets {
-		t.Errorf("gate holds %d buckets, want <= %d", len(g.buckets), maxBuckets)
+	if len(in.buckets) > maxBuckets {
+		t.Errorf("inbox holds %d buckets, want <= %d", len(in.buckets), maxBuckets)
+	}
+	for i := range 3 * maxBlamed {
+		in.penalize(peer.ID(fmt.Sprintf("peer-%d", i)), 1)
+		now = now.Add(10 * blameHalfLife)
+	}
+	if len(in.blame) > maxBlamed {
+		t.Errorf("inbox blames %d peers, want <= %d", len(in.blame), maxBlamed)
 	}
 }

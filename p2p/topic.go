@@ -9,7 +9,6 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
 )
 
 // Validator decides whether a message received on a topic may be delivered
@@ -59,42 +58,56 @@ func WithRateLimit(perSecond float64, burst int) TopicOption {
 // recorded.
 type gate struct {
 	topic    string
-	self     peer.ID
 	limits   topicLimits
 	validate Validator
 	rej      *rejections
+	in       *inbox
 	now      func() time.Time
-
-	mu      sync.Mutex
-	buckets map[peer.ID]*rate.Limiter
 }
 
 // maxBuckets triggers a sweep of full (idle) buckets; forgetting a full
 // bucket changes nothing, since a new one starts full.
 const maxBuckets = 1024
 
-// check runs the gate on msg and returns gossipsub's verdict.
+// check runs the gate on msg and returns gossipsub's verdict. The topic's
+// per-peer rate limit ran before (see inbox), when the message was read.
+// A refusal is recorded; a rejection (not an ignore) also blames the peer
+// that sent the message, which lowers its gossipsub score.
 func (g *gate) check(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	from := msg.ReceivedFrom
 	if len(msg.Data) > g.limits.maxSize {
 		g.rej.record(g.now(), g.topic, from, author(msg),
 			fmt.Errorf("%d bytes over the %d byte limit: %w", len(msg.Data), g.limits.maxSize, ErrTooLarge))
+		g.in.penalize(from, 1)
 		return pubsub.ValidationReject
-	}
-	// Our own messages are not rate limited: the receivers limit us.
-	if from != g.self && !g.allow(from) {
-		g.rej.record(g.now(), g.topic, from, author(msg), ErrRateLimited)
-		return pubsub.ValidationIgnore
 	}
 	if err := g.run(ctx, msg); err != nil {
 		g.rej.record(g.now(), g.topic, from, author(msg), err)
-		if errors.Is(err, ErrIgnored) {
+		var ig ignored
+		if errors.As(err, &ig) {
 			return pubsub.ValidationIgnore
 		}
+		g.in.penalize(from, 1)
 		return pubsub.ValidationReject
 	}
 	return pubsub.ValidationAccept
 }
+
+// Ignore marks a validator's error as an ignore rather than a rejection:
+// the message is dropped and not forwarded, and recorded, but the peer
+// that sent it is not blamed. Use it for messages an honest peer may
+// forward in good faith (one whose state is ahead of ours, say).
+func Ignore(err error) error {
+	if err == nil {
+		return nil
+	}
+	return ignored{err}
+}
+
+type ignored struct{ err error }
+
+func (e ignored) Error() string { return e.err.Error() }
+func (e ignored) Unwrap() error { return e.err }
 
 // run calls the caller's validator, turning a panic into an error: input
 // from the network must never take the process down.
@@ -105,26 +118,6 @@ func (g *gate) run(ctx context.Context, msg *pubsub.Message) (err error) {
 		}
 	}()
 	return g.validate(ctx, msg)
-}
-
-// allow takes one token from from's bucket.
-func (g *gate) allow(from peer.ID) bool {
-	now := g.now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	b, ok := g.buckets[from]
-	if !ok {
-		if len(g.buckets) >= maxBuckets {
-			for id, old := range g.buckets {
-				if old.TokensAt(now) >= float64(g.limits.burst) {
-					delete(g.buckets, id)
-				}
-			}
-		}
-		b = rate.NewLimiter(rate.Limit(g.limits.perSec), g.limits.burst)
-		g.buckets[from] = b
-	}
-	return b.AllowN(now, 1)
 }
 
 // RegisterValidator installs the gate (size limit, per-peer rate limit,
@@ -155,14 +148,12 @@ func (n *Node) registerGate(name string, validate Validator, opts []TopicOption)
 	for _, o := range opts {
 		o(&limits)
 	}
-	g := &gate{
-		topic: name, self: n.host.ID(), limits: limits, validate: validate,
-		rej: n.rej, now: n.now, buckets: make(map[peer.ID]*rate.Limiter),
-	}
+	g := &gate{topic: name, limits: limits, validate: validate, rej: n.rej, in: n.inbox, now: n.now}
 	err := n.ps.RegisterTopicValidator(name, g.check, pubsub.WithValidatorTimeout(n.cfg.ValidateTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("register validator for %s: %w", name, err)
 	}
+	n.inbox.setLimits(name, limits)
 	return g, nil
 }
 
@@ -171,6 +162,7 @@ func (n *Node) UnregisterValidator(name string) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
+	n.inbox.dropLimits(name)
 	if err := n.ps.UnregisterTopicValidator(name); err != nil {
 		return fmt.Errorf("unregister validator for %s: %w", name, err)
 	}
@@ -206,6 +198,23 @@ func (n *Node) JoinTopic(name string, validate Validator, opts ...TopicOption) (
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
 	return &Topic{n: n, name: name, t: t, limit: g.limits.maxSize, subs: make(map[*Subscription]struct{})}, nil
+}
+
+// JoinRawTopic is JoinTopic for libraries that publish and subscribe
+// through gossipsub themselves (go-ds-crdt's broadcaster): the gate is
+// registered first, so every refusal is counted and logged like any
+// topic's, and the raw topic is returned. The caller closes it, then
+// calls UnregisterValidator.
+func (n *Node) JoinRawTopic(name string, validate Validator, opts ...TopicOption) (*pubsub.Topic, error) {
+	if _, err := n.registerGate(name, validate, opts); err != nil {
+		return nil, err
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		_ = n.UnregisterValidator(name)
+		return nil, fmt.Errorf("join %s: %w", name, err)
+	}
+	return t, nil
 }
 
 // Name returns the topic name.

@@ -10,6 +10,9 @@ var (
 	// ErrMalformed: stored or received bytes are not a valid record, key or
 	// broadcast. Malformed CRDT values are skipped by readers and counted.
 	ErrMalformed = errors.New("pinset: malformed")
+	// ErrUntrustedAuthor refuses a CRDT broadcast whose signed author is
+	// not in the trust set (or that carries no signature).
+	ErrUntrustedAuthor = errors.New("pinset: broadcast author not trusted")
 	// ErrNotFound: no pin with that CID.
 	ErrNotFound = errors.New("pinset: pin not found")
 	// ErrReadOnly: a write on a follower replica. Followers never write to

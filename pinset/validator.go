@@ -2,6 +2,7 @@ package pinset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // IsHeadCID reports whether c can name a go-ds-crdt block: CIDv1, dag-pb,
@@ -97,24 +100,48 @@ func NewValidator(cfg Config, trusted func(peer.ID) bool) *Validator {
 }
 
 // Validate is a pubsub.ValidatorEx. It never blocks.
-func (v *Validator) Validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+func (v *Validator) Validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	switch err := v.check(msg); {
+	case err == nil:
+		return pubsub.ValidationAccept
+	case errors.Is(err, ErrUntrustedAuthor):
+		return pubsub.ValidationIgnore
+	default:
+		return pubsub.ValidationReject
+	}
+}
+
+// Check is Validate as a p2p.Validator, for a topic joined through the
+// node (p2p.Node.JoinRawTopic), which counts and logs every refusal by
+// reason and peer: an untrusted author is ignored (p2p.Ignore), a
+// malformed broadcast rejected.
+func (v *Validator) Check(_ context.Context, msg *pubsub.Message) error {
+	err := v.check(msg)
+	if errors.Is(err, ErrUntrustedAuthor) {
+		return p2p.Ignore(err)
+	}
+	return err
+}
+
+// check decides one message and counts the decision.
+func (v *Validator) check(msg *pubsub.Message) error {
 	if msg == nil || msg.Message == nil {
 		v.malformed.Add(1)
-		return pubsub.ValidationReject
+		return fmt.Errorf("%w: empty message", ErrMalformed)
 	}
 	if len(msg.GetSignature()) == 0 || v.trusted == nil || !v.trusted(msg.GetFrom()) {
 		// Ignore, not Reject: an honest peer whose trust set is a head
 		// ahead of ours may forward a new curator's message, and Reject
 		// would count against it in gossipsub's peer score.
 		v.untrusted.Add(1)
-		return pubsub.ValidationIgnore
+		return fmt.Errorf("broadcast by %s: %w", msg.GetFrom(), ErrUntrustedAuthor)
 	}
 	if _, err := decodeBroadcast(msg.GetData(), v.maxBytes, v.maxHeads); err != nil {
 		v.malformed.Add(1)
-		return pubsub.ValidationReject
+		return err
 	}
 	v.accepted.Add(1)
-	return pubsub.ValidationAccept
+	return nil
 }
 
 // ValidatorStats counts a validator's decisions since it was made.

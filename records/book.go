@@ -120,14 +120,6 @@ func hard(err error) bool {
 	return !errors.Is(err, ErrUnknownHead) && !errors.Is(err, ErrStaleHead) && !errors.Is(err, ErrReplay)
 }
 
-// ignored marks a validator error as p2p.ErrIgnored while keeping the
-// innermost reason as the error chain's end, which is what is counted.
-type ignored struct{ err error }
-
-func (e ignored) Error() string        { return e.err.Error() }
-func (e ignored) Unwrap() error        { return e.err }
-func (e ignored) Is(target error) bool { return target == p2p.ErrIgnored }
-
 // Batch is one verified batch of ACKs from one author.
 type Batch struct {
 	Acks []dag.SignedAck
@@ -181,7 +173,7 @@ func (b *Book) AckValidator() p2p.Validator {
 			}
 		}
 		if fresh == 0 {
-			return ignored{soft}
+			return p2p.Ignore(soft)
 		}
 		return nil
 	}

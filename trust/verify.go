@@ -272,3 +272,30 @@ func checkRecord(cluster peer.ID, recCluster, recPeer []byte, sig dag.Signature,
 	}
 	return verifySig(sig, msg)
 }
+
+// VerifySigned checks what can be checked of a head block without its
+// parent: strict decoding, the cluster, the signer in authority (the trust
+// set of a head the caller verified, or r.Trust) and the signature. One
+// ed25519 verification: the cheap check a node makes before relaying or
+// fetching anything for a head. VerifyHead and VerifyChain check the rest
+// (parent, seq, time, the parent's trust set).
+func VerifySigned(r Rules, authority [][]byte, data []byte) (dag.SignedHead, error) {
+	if len(data) > dag.MaxBlockSize {
+		return dag.SignedHead{}, fmt.Errorf("verify head (%d bytes): %w: limit %d", len(data), ErrTooLarge, dag.MaxBlockSize)
+	}
+	sh, msg, err := dag.SplitSignedHead(data)
+	if err != nil {
+		return dag.SignedHead{}, fmt.Errorf("verify head: %w", err)
+	}
+	c := dag.CID(data)
+	if !bytes.Equal(sh.Head.Cluster, []byte(r.Cluster)) {
+		return dag.SignedHead{}, fmt.Errorf("verify head %s: %w: head is for cluster %s, this is %s", c, ErrWrongCluster, peerString(sh.Head.Cluster), r.Cluster)
+	}
+	if !contains(authority, sh.Sig.Signer) {
+		return dag.SignedHead{}, fmt.Errorf("verify head %s: %w: signer %s is not in the known trust set", c, ErrUntrustedSigner, peerString(sh.Sig.Signer))
+	}
+	if err := verifySig(sh.Sig, msg); err != nil {
+		return dag.SignedHead{}, fmt.Errorf("verify head %s: %w", c, err)
+	}
+	return sh, nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 func client(g *globals) (*curator.Client, error) {
@@ -76,12 +77,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if s.DHT != nil {
 				fmt.Fprintf(w, "dht\t%s\n", dhtLine(*s.DHT, time.Now()))
 			}
-			if len(s.Rejected) > 0 {
-				var parts []string
-				for k, v := range s.Rejected {
-					parts = append(parts, fmt.Sprintf("%s %d", k, v))
+			for i, line := range p2p.RefusalLines(s.Refused, 8) {
+				label := ""
+				if i == 0 {
+					label = "refused"
 				}
-				fmt.Fprintf(w, "rejected\t%s\n", strings.Join(parts, ", "))
+				fmt.Fprintf(w, "%s\t%s\n", label, line)
+			}
+			if len(s.Rejected) > 0 {
+				fmt.Fprintf(w, "refused in all\t%s\n", p2p.TotalsLine(s.Rejected))
 			}
 			return w.Flush()
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 func newRunCmd(g *globals, name string) *cobra.Command {
@@ -124,16 +125,20 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 			if s.AcksPending > 0 {
 				fmt.Fprintf(w, "acks       %d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
 			}
-			if len(s.Rejected) > 0 {
-				var parts []string
-				for k, v := range s.Rejected {
-					parts = append(parts, fmt.Sprintf("%s %d", k, v))
+			for i, line := range p2p.RefusalLines(s.Refused, 8) {
+				label := ""
+				if i == 0 {
+					label = "refused"
 				}
-				fmt.Fprintf(w, "rejected   %s\n", strings.Join(parts, ", "))
+				fmt.Fprintf(w, "%-10s %s\n", label, line)
 			}
 			if len(s.Penalised) > 0 || s.FetchRenewals > 0 {
 				fmt.Fprintf(w, "bitswap    %s\n", bitswapLine(s))
 			}
+			if len(s.Rejected) > 0 {
+				fmt.Fprintf(w, "in all     %s\n", p2p.TotalsLine(s.Rejected))
+			}
+
 			return nil
 		},
 	}
