@@ -175,7 +175,7 @@ func TestDeletedBlocksCaught(t *testing.T) {
 
 // TestAuditFalseFailures measures how often honest holders fail audits
 // while the cluster is busy: six followers fetch a 64 MiB archive and
-// rebalance while every copy is audited each 500 ms (4 paths, 2 s
+// rebalance while every copy is audited each second (4 paths, 2 s
 // timeout, 10 s grace). Set PINFOLD_AUDIT_MEASURE=1 to run it; it reports
 // the audits run and the failures, which should be none.
 func TestAuditFalseFailures(t *testing.T) {
@@ -188,7 +188,7 @@ func TestAuditFalseFailures(t *testing.T) {
 	opt.Pledges, opt.Fourth = []int64{48 << 20, 64 << 20, 96 << 20}, 0
 	opt.Timeout = 3 * time.Minute
 	opt.Audit = func(a *configs.Audit) {
-		a.Interval, a.Samples = configs.Duration(500*time.Millisecond), 4
+		a.Interval, a.Samples = configs.Duration(time.Second), 4
 		a.Timeout, a.Grace = configs.Duration(2*time.Second), configs.Duration(10*time.Second)
 	}
 	c, _, err := localcluster.StartDemo(ctx, opt)
