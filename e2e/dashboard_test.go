@@ -96,7 +96,7 @@ func (m *tmux) capture() string {
 
 // TestDashboardInRealTerminal runs `follow <c> dashboard` in a real
 // terminal (tmux, 100x30) against a follower of a small local cluster:
-// the header shows, a shard row reaches ACKed, the keys move between panes
+// the header shows, a shard row reaches ACKed then proven, the keys move between panes
 // and open help, and q quits cleanly while the follower keeps running.
 func TestDashboardInRealTerminal(t *testing.T) {
 	tm := newTmux(t)
@@ -149,6 +149,10 @@ func TestDashboardInRealTerminal(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the dashboard header (cluster names, verified head)", screenHas("f1 (dashdemo)", "head seq", "verified"))
 	waitFor(t, 90*time.Second, "a shard row that reaches ACKed", screenHas("ACKed at seq"))
+	// The curator audits a fresh commitment at once: the row shows the copy
+	// proven, and the follower's own record the pass.
+	waitFor(t, 60*time.Second, "a shard row proven by an audit, and the pass on the follower's record",
+		screenHas(" ago · ACKed at seq", "passed, 0 failed"))
 
 	// Move the focus from the commitments to the events pane and back; open
 	// and close help.

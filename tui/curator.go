@@ -31,7 +31,7 @@ const (
 )
 
 // maxHistogram is the number of histogram rows: the last one counts the
-// shards with that many ACKed holders or more.
+// shards with that many proven holders or more.
 const maxHistogram = 4
 
 // NewCuratorModel returns the curator dashboard over src.
@@ -41,12 +41,18 @@ func NewCuratorModel(src CuratorSource, opt Options) *CuratorModel {
 		src: src, now: opt.Now(),
 		members: newTable("members", []column{
 			{title: "PEER", width: 11, sort: true},
-			{title: "NICKNAME", width: 8, flex: true, sort: true},
-			{title: "PLEDGED", width: 9, right: true, sort: true},
-			{title: "ASSIGNED", width: 9, right: true, sort: true},
-			{title: "ACKED", width: 9, right: true, sort: true},
+			{title: "NICKNAME", width: 8, flex: true, max: 20, sort: true},
+			// Sizes take at most 7 cells but from 1000 to 1023 of a unit
+			// ("1023 MiB"), which pledges, round sizes, seldom are.
+			{title: "PLEDGED", width: 7, right: true, sort: true},
+			{title: "ASSIGNED", width: 8, right: true, sort: true},
+			{title: "ACKED", width: 8, right: true, sort: true},
+			{title: "PROVEN", width: 8, right: true, sort: true},
+			{title: "AUDITS", width: 7, right: true, sort: true},
 			{title: "SEEN", width: 5, right: true, sort: true},
-			{title: "STATE", width: 7, sort: true},
+			// Liveness, or the standing when it is not good, with why
+			// as far as the width allows.
+			{title: "STATE", width: 9, flex: true, sort: true},
 		}, 1),
 		heads: newTable("heads published", []column{
 			{title: "SEQ", width: 6, right: true, sort: true},
@@ -92,23 +98,19 @@ func (m *CuratorModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-var memberRank = map[string]int{curator.StateActive: 0, curator.StatePending: 1, curator.StateOffline: 2, curator.StateRemoved: 3}
-
 func (m *CuratorModel) setSnapshot(s CuratorSnapshot, now time.Time) {
 	s = cleanCurator(s)
 	m.snap = s
 	m.members.rows = m.members.rows[:0]
 	for _, ml := range s.Members {
-		state := ml.State
-		if state != curator.StateActive {
-			state = warnStyle.Render(state)
-		}
+		state, t, rank := memberState(ml)
 		m.members.rows = append(m.members.rows, row{
 			cells: []string{shortPeer(ml.Peer), ml.Nickname, ibytes(ml.Pledged),
-				ibytes(ml.Assigned), ibytes(ml.Acked), age(now, ml.LastSeen), state},
+				ibytes(ml.Assigned), ibytes(ml.Acked), ibytes(ml.Proven), memberAudits(ml.Audits),
+				age(now, ml.LastSeen), t.render(state)},
 			keys: []sortKey{{s: ml.Peer}, {s: strings.ToLower(ml.Nickname) + "\x00" + ml.Peer}, {n: -float64(ml.Pledged)},
-				{n: -float64(ml.Assigned)}, {n: -float64(ml.Acked)}, {n: float64(now.Sub(ml.LastSeen))},
-				{n: float64(memberRank[ml.State]), s: ml.Peer}},
+				{n: -float64(ml.Assigned)}, {n: -float64(ml.Acked)}, {n: -float64(ml.Proven)},
+				{n: -float64(ml.Audits.Fails), s: ml.Peer}, {n: float64(now.Sub(ml.LastSeen))}, {n: float64(rank), s: ml.Peer}},
 		})
 	}
 	m.heads.rows = m.heads.rows[:0]
@@ -127,36 +129,43 @@ func (m *CuratorModel) setSnapshot(s CuratorSnapshot, now time.Time) {
 	}
 }
 
-// health sums up the shards: counts per status, under-replicated bytes,
-// and a histogram of ACKed holders.
+// health sums up the shards, counting proven holders only (a copy is held
+// once an audit proved it): counts per status, under-replicated bytes, a
+// histogram of proven holders, and the copies only claimed.
 type health struct {
 	counts     map[string]int
-	underBytes int64 // bytes of shards with fewer ACKed holders than their target
-	missing    int   // copies missing to reach every target
+	underBytes int64 // bytes of shards with fewer proven holders than their target
+	missing    int   // proven copies missing to reach every target
 	hist       [maxHistogram + 1]int
+	claims     copies // ACKed, not (yet) proven
 }
 
 func shardHealth(ss []curator.ShardInfo) health {
-	h := health{counts: map[string]int{}}
+	h := health{counts: map[string]int{}, claims: claimed(ss)}
 	for _, s := range ss {
 		h.counts[s.Status]++
-		if s.Acked < s.Max {
+		if s.Proven < s.Max {
 			h.underBytes += s.Bytes
-			h.missing += s.Max - s.Acked
+			h.missing += s.Max - max(s.Proven, 0)
 		}
-		h.hist[min(max(s.Acked, 0), maxHistogram)]++
+		h.hist[min(max(s.Proven, 0), maxHistogram)]++
 	}
 	return h
 }
 
 func (h health) summary(total int) string {
-	return fmt.Sprintf("shards %d: below-min %d · under %d · at-target %d · over %d · under-replicated %s (%d copies missing)",
+	return fmt.Sprintf("shards %d (proven holders): below-min %d · under %d · at-target %d · over %d · under-replicated %s (%d copies missing)",
 		total, h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder], h.counts[curator.ShardAtTarget],
 		h.counts[curator.ShardOver], ibytes(h.underBytes), h.missing)
 }
 
-// histogram draws one line per ACKed-holder count with bar, whose width
-// is set.
+// claimsLine is the copies claimed and not counted.
+func (h health) claimsLine() string {
+	return fmt.Sprintf("ACKed, not yet proven %d · audit failed %d", h.claims.unproven, h.claims.failed)
+}
+
+// histogram draws one line per proven-holder count with bar, whose width
+// is set, then the line of copies ACKed and not counted.
 func (h health) histogram(bar progress.Model) []string {
 	most := 1
 	for _, n := range h.hist {
@@ -168,9 +177,13 @@ func (h health) histogram(bar progress.Model) []string {
 		if i == maxHistogram {
 			label = fmt.Sprintf("%d+", i)
 		}
-		lines = append(lines, fmt.Sprintf("%s ACKed %s %d", label, bar.ViewAs(float64(n)/float64(most)), n))
+		lines = append(lines, fmt.Sprintf("%s proven %s %d", label, bar.ViewAs(float64(n)/float64(most)), n))
 	}
-	return lines
+	claims := h.claimsLine()
+	if h.claims.failed > 0 {
+		claims = warnStyle.Render(claims)
+	}
+	return append(lines, claims)
 }
 
 // block is the shard health as a column of text beside the histogram,
@@ -182,13 +195,14 @@ func (h health) block(total, w, height int, bar progress.Model) []string {
 		fmt.Sprintf("at-target %d · over %d", h.counts[curator.ShardAtTarget], h.counts[curator.ShardOver]),
 		"under-replicated " + ibytes(h.underBytes),
 		fmt.Sprintf("%d copies missing", h.missing),
+		dimStyle.Render("holders count once proven"),
 	}
 	if h.counts[curator.ShardBelowMin] > 0 {
 		left[1] = warnStyle.Render(left[1])
 	}
 	leftW := min(w/2, 30)
 	rightW := w - leftW - 1
-	bar.Width = max(min(rightW-14, 40), 4)
+	bar.Width = max(min(rightW-15, 40), 4)
 	hist := h.histogram(bar)
 	return besides(padLines(left[:min(height, len(left))], leftW, height), hist[:min(height, len(hist))], " ")
 }
@@ -199,7 +213,8 @@ type curatorLayout struct {
 
 func (m *CuratorModel) layout() curatorLayout {
 	_, h := m.size()
-	l := curatorLayout{hist: maxHistogram + 1}
+	// The histogram and the line of claims beneath it.
+	l := curatorLayout{hist: maxHistogram + 2}
 	fixed := 2 + 1 // header, footer
 	if m.err != nil {
 		fixed++

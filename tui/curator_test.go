@@ -105,8 +105,12 @@ func TestCuratorKeys(t *testing.T) {
 		t.Fatalf("focus wraps to %d", m.focus)
 	}
 	typeKeys(m, "/", "a", "c", "t", "i", "v", "e", "enter")
-	if n := len(m.members.visible()); n != 2 {
-		t.Fatalf("filter active: %d members, want 2", n)
+	if n := len(m.members.visible()); n != 1 {
+		t.Fatalf("filter active: %d members, want 1 (basement is active, but failing)", n)
+	}
+	typeKeys(m, "esc", "/", "f", "a", "i", "l", "i", "n", "g", "enter")
+	if got := strings.Join(rowIDs(m.members.visible()), " "); got != "12D3…mmm222" {
+		t.Fatalf("filter failing: %s, want basement only", got)
 	}
 	typeKeys(m, "esc")
 	typeKeys(m, "s", "s", "s") // nickname -> pledged -> assigned -> acked
@@ -173,11 +177,13 @@ func TestRunContext(t *testing.T) {
 func TestHostileText(t *testing.T) {
 	snap := curatorFixture()
 	snap.Members[0].Nickname = "evil\x1b]0;pwned\x07\x1b[2J"
+	snap.Members[1].StandingWhy = "audit: \x1b[2Jgone"
+	snap.Shards[2].Holders[1].AuditReason = "\x1b]0;x\x07"
 	m := NewCuratorModel(staticCurator(snap), Options{Now: fixedNow})
-	feed(m, curatorMsg{snap: snap, at: now})
-	checkFits(t, m.View(), 80, 24)
-	if !strings.Contains(m.View(), "evil?]0;pwned??[2J") {
-		t.Fatalf("nickname not neutralised:\n%s", m.View())
+	feed(m, tea.WindowSizeMsg{Width: 120, Height: 40}, curatorMsg{snap: snap, at: now})
+	checkFits(t, m.View(), 120, 40)
+	if !strings.Contains(m.View(), "evil?]0;pwned??[2J") || !strings.Contains(m.View(), "audit: ?[2Jgone") {
+		t.Fatalf("text from peers not neutralised:\n%s", m.View())
 	}
 	var b strings.Builder
 	if err := PrintCurator(&b, snap, now); err != nil {
@@ -187,6 +193,8 @@ func TestHostileText(t *testing.T) {
 
 	s := followerFixture()
 	s.Rejections[0].Error = "bad\x1b[31mred"
+	s.Shards[8].AuditReason = "\x1b[2J"
+	s.Audits.FailReason = "\x1b]0;x\x07"
 	fm := NewFollowerModel(staticFollower(s), Options{Now: fixedNow})
 	feed(fm, tea.WindowSizeMsg{Width: 120, Height: 40}, followerMsg{status: s, at: now})
 	checkFits(t, fm.View(), 120, 40)

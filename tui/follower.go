@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/pinfold/pinfold/follower"
 )
@@ -131,8 +132,18 @@ func (m *FollowerModel) shardRow(r follower.ShardStatus) row {
 	return row{
 		cells: []string{fmt.Sprint(r.ID), ibytes(r.Bytes), fmt.Sprint(r.Pins), m.stateText(r), holders},
 		keys: []sortKey{{n: float64(r.ID)}, {n: -float64(r.Bytes)}, {n: -float64(r.Pins)},
-			{n: float64(stateRank[r.State]), s: fmt.Sprintf("%020d", r.ID)}, {n: float64(r.Holders - r.Min)}},
+			{n: float64(stateRank[r.State]), s: stateOrder(r)}, {n: float64(r.Holders - r.Min)}},
 	}
+}
+
+// stateOrder orders rows of one state: stored shards by proof, failed
+// first, then by ID.
+func stateOrder(r follower.ShardStatus) string {
+	p := 0
+	if r.State == follower.ShardStored {
+		p = proof(r)
+	}
+	return fmt.Sprintf("%d %020d", p, r.ID)
 }
 
 // stateText is the STATE cell: fetching shows a bar, percent and rate.
@@ -152,10 +163,8 @@ func (m *FollowerModel) stateText(r follower.ShardStatus) string {
 			s += " " + rate(bps)
 		}
 	case follower.ShardStored:
-		s = "stored"
-		if r.AckedSeq >= 0 {
-			s = goodStyle.Render(fmt.Sprintf("ACKed at seq %d", r.AckedSeq))
-		}
+		text, t := storedText(r, m.now)
+		s = t.render(text)
 	default:
 		s = r.State
 	}
@@ -215,6 +224,8 @@ func (m *FollowerModel) layout() followerLayout {
 	if m.status.DiskError != "" {
 		l.storage++
 	}
+	// The shards and audits lines.
+	l.storage += 2
 	fixed := 2 + l.storage + 1 // header, storage, footer
 	if m.err != nil {
 		fixed++
@@ -291,17 +302,12 @@ func (m *FollowerModel) header(title string) []string {
 	case s.Head != nil:
 		l2 += ", syncing"
 	}
-	reach := 0
-	for _, c := range s.Curators {
-		if c.Connected {
-			reach++
-		}
-	}
-	l2 += fmt.Sprintf(" · curators reachable %d/%d", reach, len(s.Curators))
+	l2 += fmt.Sprintf(" · curators reachable %d/%d", Reachable(s.Curators), len(s.Curators))
 	return []string{l1, l2}
 }
 
-// storage draws pledged / assigned / stored / free as bars on one scale.
+// storage draws pledged / assigned / stored / free as bars on one scale,
+// then the shards proven and the audit record.
 func (m *FollowerModel) storage(w int) []string {
 	s := m.status
 	items := []struct {
@@ -333,5 +339,8 @@ func (m *FollowerModel) storage(w int) []string {
 	if s.DiskError != "" {
 		lines = append(lines, warnStyle.Render("disk: "+s.DiskError))
 	}
-	return lines
+	// What counts: the copies an audit proved, and this follower's record,
+	// cut visibly where the screen is narrow.
+	return append(lines, ansi.Truncate(cell("shards", 10, false)+" "+countShards(s).String(), w, "…"),
+		ansi.Truncate(cell("audits", 10, false)+" "+auditTone(s.Audits).render(AuditSummary(s.Audits, m.now)), w, "…"))
 }

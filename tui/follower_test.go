@@ -89,8 +89,8 @@ func TestFollowerFocus(t *testing.T) {
 
 func TestFollowerFilter(t *testing.T) {
 	m := loadedFollower(80, 24)
-	if n := len(m.shards.visible()); n != 7 {
-		t.Fatalf("%d rows before filtering, want 7", n)
+	if n := len(m.shards.visible()); n != 10 {
+		t.Fatalf("%d rows before filtering, want 10", n)
 	}
 	typeKeys(m, "/", "q", "u", "e") // q is typed, not quit
 	if !m.shards.editing() || m.shards.filter() != "que" {
@@ -104,7 +104,7 @@ func TestFollowerFilter(t *testing.T) {
 	if len(rows) != 2 || rows[0].cells[0] != "5" || rows[1].cells[0] != "7" {
 		t.Fatalf("filter que: rows %v, want shards 5 and 7", rowIDs(rows))
 	}
-	if v := m.View(); !strings.Contains(v, `2 of 7`) || !strings.Contains(v, `filter "que"`) {
+	if v := m.View(); !strings.Contains(v, `2 of 10`) || !strings.Contains(v, `filter "que"`) {
 		t.Fatalf("view does not show the filter:\n%s", v)
 	}
 	// A filter on the events pane leaves commitments alone.
@@ -180,12 +180,13 @@ func TestFollowerSort(t *testing.T) {
 		col string
 		ids string
 	}{
-		{"shard", "1 2 3 4 5 6 7"},
-		{"size", "1 3 2 5 4 7 6"},
-		{"pins", "1 3 2 5 4 7 6"},
-		{"state", "3 4 5 7 1 2 6"},
-		{"holders", "3 7 2 4 1 5 6"},
-		{"shard", "1 2 3 4 5 6 7"},
+		{"shard", "1 2 3 4 5 6 7 8 10 11"},
+		{"size", "1 3 2 5 4 7 6 8 10 11"},
+		{"pins", "1 3 2 5 4 7 6 8 10 11"},
+		// Stored shards: a failed audit first, then not ACKed, ACKed, proven.
+		{"state", "3 4 5 7 10 2 8 11 1 6"},
+		{"holders", "3 7 2 4 10 11 1 5 8 6"},
+		{"shard", "1 2 3 4 5 6 7 8 10 11"},
 	}
 	for i, w := range want {
 		if i > 0 {
@@ -203,7 +204,7 @@ func TestFollowerSort(t *testing.T) {
 func TestFollowerScroll(t *testing.T) {
 	m := loadedFollower(80, 18)
 	page := m.page(paneCommitments)
-	if page >= 7 {
+	if page >= 10 {
 		t.Fatalf("page %d shows every row; the test needs fewer", page)
 	}
 	typeKeys(m, "down")
@@ -211,10 +212,10 @@ func TestFollowerScroll(t *testing.T) {
 		t.Fatalf("down: offset %d", m.shards.offset)
 	}
 	typeKeys(m, "pgdown", "pgdown", "pgdown")
-	if want := 7 - page; m.shards.offset != want {
+	if want := 10 - page; m.shards.offset != want {
 		t.Fatalf("pgdown: offset %d, want %d", m.shards.offset, want)
 	}
-	if v := m.View(); !strings.Contains(v, fmt.Sprintf("%d-7", 7-page+1)) {
+	if v := m.View(); !strings.Contains(v, fmt.Sprintf("%d-10", 10-page+1)) {
 		t.Fatalf("view does not show the scroll position:\n%s", v)
 	}
 	typeKeys(m, "up", "up", "up", "up", "up", "up", "up", "up")

@@ -175,8 +175,10 @@ func cleanFollower(s follower.Status) follower.Status {
 	}
 	s.Shards = slices.Clone(s.Shards)
 	for i := range s.Shards {
-		s.Shards[i].State, s.Shards[i].Error = clean(s.Shards[i].State), clean(s.Shards[i].Error)
+		r := &s.Shards[i]
+		r.State, r.Error, r.Audit, r.AuditReason = clean(r.State), clean(r.Error), clean(r.Audit), clean(r.AuditReason)
 	}
+	s.Audits.FailReason = clean(s.Audits.FailReason)
 	s.Events = slices.Clone(s.Events)
 	for i := range s.Events {
 		s.Events[i].Kind, s.Events[i].Text = clean(s.Events[i].Kind), clean(s.Events[i].Text)
@@ -222,10 +224,19 @@ func cleanCurator(snap CuratorSnapshot) CuratorSnapshot {
 	for i := range snap.Members {
 		m := &snap.Members[i]
 		m.Peer, m.Nickname, m.State = clean(m.Peer), clean(m.Nickname), clean(m.State)
+		m.Standing, m.StandingWhy, m.Refused = clean(m.Standing), clean(m.StandingWhy), clean(m.Refused)
+		m.Audits.FailReason = clean(m.Audits.FailReason)
 	}
 	snap.Shards = slices.Clone(snap.Shards)
 	for i := range snap.Shards {
-		snap.Shards[i].Status = clean(snap.Shards[i].Status)
+		sh := &snap.Shards[i]
+		sh.Status = clean(sh.Status)
+		sh.Holders = slices.Clone(sh.Holders)
+		for j := range sh.Holders {
+			h := &sh.Holders[j]
+			h.Peer, h.Nickname, h.State = clean(h.Peer), clean(h.Nickname), clean(h.State)
+			h.Audit, h.AuditReason = clean(h.Audit), clean(h.AuditReason)
+		}
 	}
 	return snap
 }
@@ -237,4 +248,28 @@ func clusterLabel(s follower.Status) string {
 		return s.Cluster
 	}
 	return s.Cluster + " (" + s.ClusterName + ")"
+}
+
+// PinsetState is how far a follower's pinset replica is: caught up with
+// the newest head or syncing, and the error that holds it back if any.
+func PinsetState(p follower.PinsetInfo) string {
+	state := "syncing"
+	if p.CaughtUp {
+		state = "caught up"
+	}
+	if p.Error != "" {
+		state += " (" + p.Error + ")"
+	}
+	return state
+}
+
+// Reachable counts the curators a follower is connected to.
+func Reachable(cs []follower.CuratorInfo) int {
+	n := 0
+	for _, c := range cs {
+		if c.Connected {
+			n++
+		}
+	}
+	return n
 }

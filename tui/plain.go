@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/follower"
 )
 
@@ -30,24 +31,16 @@ func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "head\tnone verified yet\n")
 	}
-	state := "syncing"
-	if s.Pinset.CaughtUp {
-		state = "caught up"
-	}
-	if s.Pinset.Error != "" {
-		state += " (" + s.Pinset.Error + ")"
-	}
-	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), s.Pinset.Shards, state)
-	reach := 0
-	for _, c := range s.Curators {
-		if c.Connected {
-			reach++
-		}
-	}
-	fmt.Fprintf(tw, "network\tpeers %d, curators %d/%d reachable\n", s.Peers, reach, len(s.Curators))
+	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), s.Pinset.Shards, PinsetState(s.Pinset))
+	fmt.Fprintf(tw, "network\tpeers %d, curators %d/%d reachable\n", s.Peers, Reachable(s.Curators), len(s.Curators))
 	fmt.Fprintf(tw, "storage\tpledged %s, assigned %s, stored %s, free disk %s\n", ibytes(s.Pledged), ibytes(s.Assigned), ibytes(s.Stored), ibytes(s.Free))
 	if s.DiskError != "" {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
+	}
+	fmt.Fprintf(tw, "shards\t%s\n", countShards(s))
+	fmt.Fprintf(tw, "audits\t%s\n", AuditSummary(s.Audits, now))
+	if s.AcksPending > 0 {
+		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them\n", s.AcksPending)
 	}
 	if len(s.Rejected) > 0 {
 		keys := make([]string, 0, len(s.Rejected))
@@ -79,8 +72,8 @@ func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
 			switch {
 			case r.State == follower.ShardFetching && r.Bytes > 0:
 				st = fmt.Sprintf("fetching %d%% (%s of %s)", int(min(float64(r.Fetched)/float64(r.Bytes), 1)*100), ibytes(r.Fetched), ibytes(r.Bytes))
-			case r.State == follower.ShardStored && r.AckedSeq >= 0:
-				st = fmt.Sprintf("ACKed at seq %d", r.AckedSeq)
+			case r.State == follower.ShardStored:
+				st, _ = storedText(r, now)
 			}
 			if r.Error != "" {
 				st += " ! " + r.Error
@@ -124,10 +117,12 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 
 	fmt.Fprintf(w, "\nmembers (%d)\n", len(snap.Members))
 	if len(snap.Members) > 0 {
-		fmt.Fprintln(tw, "  PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tLAST SEEN\tSTATE")
+		fmt.Fprintln(tw, "  PEER\tNICKNAME\tPLEDGED\tASSIGNED\tACKED\tPROVEN\tAUDITS\tLAST SEEN\tSTATE")
 		for _, m := range snap.Members {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s (%d)\t%s (%d)\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
-				ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, age(now, m.LastSeen), m.State)
+			state, _, _ := memberState(m)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s (%d)\t%s (%d)\t%s (%d)\t%d pass, %d fail\t%s\t%s\n", m.Peer, m.Nickname, ibytes(m.Pledged),
+				ibytes(m.Assigned), m.AssignedShards, ibytes(m.Acked), m.AckedShards, ibytes(m.Proven), m.ProvenShards,
+				m.Audits.Passes, m.Audits.Fails, age(now, m.LastSeen), state)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -141,7 +136,11 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 		if i == maxHistogram {
 			label += "+"
 		}
-		fmt.Fprintf(w, "  %s ACKed holders: %d shards\n", label, n)
+		fmt.Fprintf(w, "  %s proven holders: %d shards\n", label, n)
+	}
+	fmt.Fprintf(w, "  copies %s\n", h.claimsLine())
+	if err := printFailedCopies(w, snap.Shards, now); err != nil {
+		return err
 	}
 
 	fmt.Fprintf(w, "\nheads published (%d, newest first)\n", len(s.RecentHeads))
@@ -156,4 +155,36 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 		fmt.Fprintf(tw, "  %s ago\t%s\tshard %d\t%s\tseq %d\t%s\n", age(now, a.Time), a.Peer, a.Shard, a.State, a.Seq, ibytes(a.Bytes))
 	}
 	return tw.Flush()
+}
+
+// printFailedCopies lists the copies whose newest audit failed, at most
+// maxPlainEvents of them.
+func printFailedCopies(w io.Writer, ss []curator.ShardInfo, now time.Time) error {
+	n := 0
+	for _, s := range ss {
+		for _, h := range s.Holders {
+			if claimOf(h) != claimFailed {
+				continue
+			}
+			if n++; n > maxPlainEvents {
+				continue
+			}
+			who := h.Peer
+			if h.Nickname != "" {
+				who = h.Nickname + " " + h.Peer
+			}
+			when := ""
+			if !h.AuditedAt.IsZero() {
+				when = " " + age(now, h.AuditedAt) + " ago"
+			}
+			if _, err := fmt.Fprintf(w, "  audit failed%s: shard %d held by %s: %s\n", when, s.ID, who, h.AuditReason); err != nil {
+				return err
+			}
+		}
+	}
+	if n > maxPlainEvents {
+		_, err := fmt.Fprintf(w, "  … and %d more failed copies\n", n-maxPlainEvents)
+		return err
+	}
+	return nil
 }

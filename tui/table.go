@@ -23,12 +23,13 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// column describes one table column. One column may be flex: it takes the
-// width the others leave.
+// column describes one table column. Flex columns share the width the
+// others leave evenly, each up to its max (0: no limit).
 type column struct {
 	title string
 	width int
 	flex  bool
+	max   int
 	right bool
 	sort  bool // s cycles through the sortable columns
 }
@@ -140,16 +141,28 @@ func (t *table) editKey(msg tea.KeyMsg) tea.Cmd {
 func (t *table) widths(width int) []int {
 	ws := make([]int, len(t.cols))
 	used := len(t.cols) - 1 // one space between columns
-	flex := -1
+	var flex []int
 	for i, c := range t.cols {
 		ws[i] = c.width
 		used += c.width
 		if c.flex {
-			flex = i
+			flex = append(flex, i)
 		}
 	}
-	if flex >= 0 && used < width {
-		ws[flex] += width - used
+	// One cell at a time to each flex column that may still grow: the
+	// width left over is a few hundred cells at most.
+	for extra := width - used; extra > 0; {
+		grew := false
+		for _, i := range flex {
+			if extra > 0 && (t.cols[i].max == 0 || ws[i] < t.cols[i].max) {
+				ws[i]++
+				extra--
+				grew = true
+			}
+		}
+		if !grew {
+			break
+		}
 	}
 	return ws
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/ledger"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -54,14 +55,22 @@ func followerFixture() follower.Status {
 		Curators: []follower.CuratorInfo{{Peer: peerC1, Connected: true}, {Peer: peerC2}},
 		Assigned: 7 * gib, Stored: 3 * gib,
 		Shards: []follower.ShardStatus{
-			{ID: 1, Bytes: 2 * gib, Pins: 30, State: follower.ShardStored, Fetched: 2 * gib, Holders: 3, Target: 3, Min: 2, AckedSeq: 42, AckedAt: now.Add(-2 * time.Minute)},
+			{ID: 1, Bytes: 2 * gib, Pins: 30, State: follower.ShardStored, Fetched: 2 * gib, Holders: 3, Target: 3, Min: 2, AckedSeq: 42, AckedAt: now.Add(-2 * time.Minute),
+				Recorded: true, Proven: true, Audit: ledger.Pass, AuditedAt: now.Add(-20 * time.Minute)},
 			{ID: 2, Bytes: gib, Pins: 12, State: follower.ShardStored, Fetched: gib, Holders: 2, Target: 3, Min: 2, AckedSeq: -1},
 			{ID: 3, Bytes: 2 * gib, Pins: 25, State: follower.ShardFetching, Fetched: 800 << 20, Holders: 1, Target: 3, Min: 2, AckedSeq: -1},
 			{ID: 4, Bytes: 512 << 20, Pins: 7, State: follower.ShardFetching, Fetched: 0, Holders: 2, Target: 3, Min: 2, AckedSeq: -1},
 			{ID: 5, Bytes: gib, Pins: 10, State: follower.ShardQueued, Holders: 3, Target: 3, Min: 2, AckedSeq: -1},
 			{ID: 6, Bytes: 256 << 20, Pins: 4, State: follower.ShardReleasing, Fetched: 256 << 20, Holders: 4, Target: 3, Min: 2, AckedSeq: 40},
 			{ID: 7, Bytes: 300 << 20, Pins: 5, State: follower.ShardQueued, Holders: 1, Target: 3, Min: 2, AckedSeq: -1, Error: "fetch: context deadline exceeded"},
+			{ID: 8, Bytes: 128 << 20, Pins: 3, State: follower.ShardStored, Fetched: 128 << 20, Holders: 3, Target: 3, Min: 2, AckedSeq: 42, AckedAt: now.Add(-time.Minute), Recorded: true},
+			{ID: 10, Bytes: 64 << 20, Pins: 2, State: follower.ShardStored, Fetched: 64 << 20, Holders: 2, Target: 3, Min: 2, AckedSeq: 41, AckedAt: now.Add(-45 * time.Minute),
+				Recorded: true, Audit: ledger.Fail, AuditedAt: now.Add(-15 * time.Minute), AuditReason: "block 3 of path 2 missing"},
+			{ID: 11, Bytes: 32 << 20, Pins: 1, State: follower.ShardStored, Fetched: 32 << 20, Holders: 2, Target: 3, Min: 2, AckedSeq: 42, AckedAt: now.Add(-10 * time.Second)},
 		},
+		AcksPending: 1,
+		Audits: ledger.Member{Passes: 12, Fails: 1, Streak: 1, LastPass: 41, LastFail: 42, FailShard: 10,
+			FailReason: "block 3 of path 2 missing", FailTime: now.Add(-15 * time.Minute).UnixMilli()},
 		Events: []follower.Event{
 			{Time: now.Add(-50 * time.Minute), Kind: "head", Text: "verified head seq 41 signed by " + peerC1 + "; pinset caught up"},
 			{Time: now.Add(-40 * time.Minute), Kind: "assignment", Text: "head seq 41: 6 shard(s) assigned"},
@@ -96,22 +105,51 @@ func curatorFixture() CuratorSnapshot {
 		},
 		Members: []curator.MemberLoad{
 			{MemberInfo: curator.MemberInfo{Peer: peerF, Nickname: "attic", Pledged: 10 * gib, State: curator.StateActive, LastSeen: now.Add(-30 * time.Second)},
-				Assigned: 7 * gib, AssignedShards: 6, Acked: 2 * gib, AckedShards: 1},
+				Assigned: 7 * gib, AssignedShards: 6, Acked: 2 * gib, AckedShards: 1, Proven: 2 * gib, ProvenShards: 1,
+				Standing: curator.StandingGood, Audits: ledger.Member{Passes: 12}},
 			{MemberInfo: curator.MemberInfo{Peer: peerM2, Nickname: "basement", Pledged: 40 * gib, State: curator.StateActive, LastSeen: now.Add(-90 * time.Second)},
-				Assigned: 9 * gib, AssignedShards: 5, Acked: 9 * gib, AckedShards: 5},
+				Assigned: 9 * gib, AssignedShards: 5, Acked: 9 * gib, AckedShards: 5, Proven: 7 * gib, ProvenShards: 4,
+				Standing: curator.StandingFailing, StandingWhy: "2 audits failed in a row; last: shard 3: block 3 of path 2 missing",
+				Audits: ledger.Member{Passes: 30, Fails: 2, Streak: 2, FailShard: 3, FailReason: "block 3 of path 2 missing", FailTime: now.Add(-5 * time.Minute).UnixMilli()}},
 			{MemberInfo: curator.MemberInfo{Peer: peerM3, Nickname: "closet", Pledged: 2 * gib, State: curator.StateOffline, LastSeen: now.Add(-26 * time.Hour)},
-				Assigned: gib, AssignedShards: 1},
-			{MemberInfo: curator.MemberInfo{Peer: peerX, Nickname: "newcomer", Pledged: 100 * gib, State: curator.StatePending, LastSeen: now.Add(-10 * time.Second)}},
+				Assigned: gib, AssignedShards: 1, Standing: curator.StandingProbation, StandingWhy: "1 audits passed: capacity 1073741824 of the 2147483648 pledged",
+				Audits: ledger.Member{Passes: 1}},
+			{MemberInfo: curator.MemberInfo{Peer: peerX, Nickname: "newcomer", Pledged: 100 * gib, State: curator.StatePending, LastSeen: now.Add(-10 * time.Second),
+				Refused: "pledge 1.0 PiB over the maximum 64 TiB"}, Standing: curator.StandingProbation},
 		},
+		// Statuses come from the proven holders; the others only claim.
 		Shards: []curator.ShardInfo{
-			{ID: 1, Bytes: 2 * gib, Pins: 30, Min: 2, Max: 3, Acked: 3, Status: curator.ShardAtTarget},
-			{ID: 2, Bytes: gib, Pins: 12, Min: 2, Max: 3, Acked: 2, Status: curator.ShardUnder},
-			{ID: 3, Bytes: 2 * gib, Pins: 25, Min: 2, Max: 3, Acked: 1, Status: curator.ShardBelowMin},
-			{ID: 4, Bytes: 512 << 20, Pins: 7, Min: 2, Max: 3, Acked: 0, Status: curator.ShardBelowMin},
-			{ID: 5, Bytes: gib, Pins: 10, Min: 2, Max: 3, Acked: 3, Status: curator.ShardAtTarget},
-			{ID: 6, Bytes: 256 << 20, Pins: 4, Min: 2, Max: 3, Acked: 5, Status: curator.ShardOver},
+			{ID: 1, Bytes: 2 * gib, Pins: 30, Min: 2, Max: 3, Acked: 3, Proven: 3, Status: curator.ShardAtTarget, Holders: holders(3, 0, 0)},
+			{ID: 2, Bytes: gib, Pins: 12, Min: 2, Max: 3, Acked: 3, Proven: 2, Status: curator.ShardUnder, Holders: holders(2, 1, 0)},
+			{ID: 3, Bytes: 2 * gib, Pins: 25, Min: 2, Max: 3, Acked: 2, Proven: 1, Status: curator.ShardBelowMin, Holders: holders(1, 0, 1)},
+			{ID: 4, Bytes: 512 << 20, Pins: 7, Min: 2, Max: 3, Status: curator.ShardBelowMin},
+			{ID: 5, Bytes: gib, Pins: 10, Min: 2, Max: 3, Acked: 3, Proven: 3, Status: curator.ShardAtTarget, Holders: holders(3, 0, 0)},
+			{ID: 6, Bytes: 256 << 20, Pins: 4, Min: 2, Max: 3, Acked: 5, Proven: 4, Status: curator.ShardOver, Holders: holders(4, 1, 0)},
 		},
 	}
+}
+
+// holders returns the holders of a shard: proven ones, then ones that
+// only ACKed, then ones whose newest audit failed, taken from the fixture's
+// peers in turn.
+func holders(proven, unproven, failed int) []curator.HolderInfo {
+	peers := []string{peerF, peerM2, peerM3, peerC1, peerC2}
+	var hs []curator.HolderInfo
+	add := func(h curator.HolderInfo) {
+		h.Peer, h.Assigned, h.State, h.Current, h.Recorded = peers[len(hs)], true, ledger.Stored, true, true
+		h.AckSeq, h.AckTime = 41, now.Add(-4*time.Minute)
+		hs = append(hs, h)
+	}
+	for range proven {
+		add(curator.HolderInfo{Proven: true, Audit: ledger.Pass, AuditedAt: now.Add(-time.Hour)})
+	}
+	for range unproven {
+		add(curator.HolderInfo{})
+	}
+	for range failed {
+		add(curator.HolderInfo{Audit: ledger.Fail, AuditedAt: now.Add(-5 * time.Minute), AuditReason: "block 3 of path 2 missing"})
+	}
+	return hs
 }
 
 func golden(t *testing.T, name, got string) {

@@ -16,10 +16,21 @@ import (
 	"github.com/pinfold/pinfold/follower"
 )
 
-// fakeFollower serves a follower status on a control API and writes its
-// address where 'follow <cluster> dashboard' looks for it. onRequest runs
-// with the count of requests so far.
+// fakeFollower serves a follower status with one shard ACKed, like
+// serveStatus.
 func fakeFollower(t *testing.T, dir string, onRequest func(n int64)) {
+	t.Helper()
+	serveStatus(t, dir, follower.Status{
+		Cluster: "demo", Peer: "12D3KooWpeer", Pledged: 1 << 30,
+		Head:   &follower.HeadInfo{Seq: 7, Time: time.Now(), Signer: "12D3KooWcurator"},
+		Shards: []follower.ShardStatus{{ID: 3, Bytes: 1 << 20, Pins: 2, State: follower.ShardStored, Holders: 1, Target: 1, Min: 1, AckedSeq: 7}},
+	}, onRequest)
+}
+
+// serveStatus serves st on a control API and writes its address where
+// the follow commands look for it; onRequest runs with the count of
+// requests so far.
+func serveStatus(t *testing.T, dir string, st follower.Status, onRequest func(n int64)) {
 	t.Helper()
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,11 +41,7 @@ func fakeFollower(t *testing.T, dir string, onRequest func(n int64)) {
 		if onRequest != nil {
 			onRequest(n.Add(1))
 		}
-		_ = json.NewEncoder(w).Encode(follower.Status{
-			Cluster: "demo", Peer: "12D3KooWpeer", Pledged: 1 << 30,
-			Head:   &follower.HeadInfo{Seq: 7, Time: time.Now(), Signer: "12D3KooWcurator"},
-			Shards: []follower.ShardStatus{{ID: 3, Bytes: 1 << 20, Pins: 2, State: follower.ShardStored, Holders: 1, Target: 1, Min: 1, AckedSeq: 7}},
-		})
+		_ = json.NewEncoder(w).Encode(st)
 	}))
 	t.Cleanup(srv.Close)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/tui"
 )
 
 func newRunCmd(g *globals, name string) *cobra.Command {
@@ -79,7 +82,7 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the running follower: head, pinset, pledge, peers, rejections",
+		Short: "Show the running follower: head, pinset, pledge, shards proven, audits, peers, rejections",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			home, err := g.followRoot().Home(name)
@@ -97,53 +100,47 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 			if asJSON {
 				return printJSON(g, s)
 			}
-			w := g.stdout
-			fmt.Fprintf(w, "cluster    %s (%s)\n", s.Cluster, s.ClusterID)
-			fmt.Fprintf(w, "peer       %s\n", s.Peer)
-			if s.Head != nil {
-				fmt.Fprintf(w, "head       seq %d, %s ago, verified, signed by curator %s\n", s.Head.Seq,
-					time.Since(s.Head.Time).Round(time.Second), s.Head.Signer)
-			} else {
-				fmt.Fprintf(w, "head       none verified yet\n")
-			}
-			state := "syncing"
-			if s.Pinset.CaughtUp {
-				state = "caught up"
-			}
-			if s.Pinset.Error != "" {
-				state += " (" + s.Pinset.Error + ")"
-			}
-			fmt.Fprintf(w, "pins       %d (%s) in %d shards, %s\n", s.Pinset.Pins, humanize.IBytes(uint64(s.Pinset.Bytes)), s.Pinset.Shards, state)
-			fmt.Fprintf(w, "pledge     %s (free %s)\n", humanize.IBytes(uint64(max(s.Pledged, 0))), humanize.IBytes(uint64(max(s.Free, 0))))
-			reach := 0
-			for _, c := range s.Curators {
-				if c.Connected {
-					reach++
-				}
-			}
-			fmt.Fprintf(w, "peers      %d connected; curators reachable %d of %d\n", s.Peers, reach, len(s.Curators))
-			if s.AcksPending > 0 {
-				fmt.Fprintf(w, "acks       %d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
-			}
-			for i, line := range p2p.RefusalLines(s.Refused, 8) {
-				label := ""
-				if i == 0 {
-					label = "refused"
-				}
-				fmt.Fprintf(w, "%-10s %s\n", label, line)
-			}
-			if len(s.Penalised) > 0 || s.FetchRenewals > 0 {
-				fmt.Fprintf(w, "bitswap    %s\n", bitswapLine(s))
-			}
-			if len(s.Rejected) > 0 {
-				fmt.Fprintf(w, "in all     %s\n", p2p.TotalsLine(s.Rejected))
-			}
-
-			return nil
+			return writeStatus(g.stdout, s, time.Now())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// writeStatus prints a follower's status as text; now dates its ages.
+func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 11, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "cluster\t%s (%s)\n", s.Cluster, s.ClusterID)
+	fmt.Fprintf(tw, "peer\t%s\n", s.Peer)
+	if s.Head != nil {
+		fmt.Fprintf(tw, "head\tseq %d, %s ago, verified, signed by curator %s\n", s.Head.Seq,
+			now.Sub(s.Head.Time).Round(time.Second), s.Head.Signer)
+	} else {
+		fmt.Fprintf(tw, "head\tnone verified yet\n")
+	}
+	fmt.Fprintf(tw, "pins\t%d (%s) in %d shards, %s\n", s.Pinset.Pins, humanize.IBytes(uint64(max(s.Pinset.Bytes, 0))), s.Pinset.Shards, tui.PinsetState(s.Pinset))
+	fmt.Fprintf(tw, "pledge\t%s (free %s)\n", humanize.IBytes(uint64(max(s.Pledged, 0))), humanize.IBytes(uint64(max(s.Free, 0))))
+	// A copy counts once an audit proved it: say how many do.
+	fmt.Fprintf(tw, "shards\t%s\n", tui.ShardSummary(s))
+	fmt.Fprintf(tw, "audits\t%s\n", tui.AuditSummary(s.Audits, now))
+	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
+	if s.AcksPending > 0 {
+		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
+	}
+	for i, line := range p2p.RefusalLines(s.Refused, 8) {
+		label := ""
+		if i == 0 {
+			label = "refused"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, line)
+	}
+	if len(s.Penalised) > 0 || s.FetchRenewals > 0 {
+		fmt.Fprintf(tw, "bitswap\t%s\n", bitswapLine(s))
+	}
+	if len(s.Rejected) > 0 {
+		fmt.Fprintf(tw, "in all\t%s\n", p2p.TotalsLine(s.Rejected))
+	}
+	return tw.Flush()
 }
 
 func newStopCmd(g *globals, name string) *cobra.Command {

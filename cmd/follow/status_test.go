@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/ledger"
+)
+
+// auditedStatus is a follower with a shard in each state of proof and a
+// failure on its record.
+func auditedStatus() follower.Status {
+	now := time.Now()
+	return follower.Status{
+		Cluster: "demo", ClusterID: "k51demo", Peer: "12D3KooWpeer", Pledged: 1 << 30, Free: 8 << 30,
+		Head:     &follower.HeadInfo{Seq: 9, Time: now.Add(-time.Minute), Signer: "12D3KooWcurator"},
+		Pinset:   follower.PinsetInfo{Pins: 12, Bytes: 6 << 20, Shards: 5, CaughtUp: true},
+		Assigned: 4 << 20, Stored: 3 << 20, AcksPending: 2,
+		Shards: []follower.ShardStatus{
+			{ID: 1, Bytes: 1 << 20, State: follower.ShardStored, AckedSeq: 8, Recorded: true, Proven: true, Audit: ledger.Pass, AuditedAt: now},
+			{ID: 2, Bytes: 1 << 20, State: follower.ShardStored, AckedSeq: 8, Recorded: true},
+			{ID: 3, Bytes: 1 << 20, State: follower.ShardStored, AckedSeq: 7, Recorded: true, Audit: ledger.Fail, AuditedAt: now, AuditReason: "no answer within 30s"},
+			{ID: 4, Bytes: 1 << 20, State: follower.ShardFetching},
+			{ID: 5, Bytes: 1 << 20, State: follower.ShardReleasing, Proven: true},
+		},
+		Audits:   ledger.Member{Passes: 4, Fails: 1, Streak: 1, FailShard: 3, FailReason: "no answer within 30s", FailTime: now.Add(-2 * time.Hour).UnixMilli()},
+		Rejected: map[string]uint64{"trust: signature invalid": 1, "ack: replayed": 2},
+	}
+}
+
+func TestStatusText(t *testing.T) {
+	root := t.TempDir()
+	if _, err := runFollow(t, "--root", root, "demo", "status"); !errors.Is(err, follower.ErrNotRunning) {
+		t.Fatalf("no follower: %v, want ErrNotRunning", err)
+	}
+	serveStatus(t, filepath.Join(root, "demo"), auditedStatus(), nil)
+	out, err := runFollow(t, "--root", root, "demo", "status")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"cluster    demo (k51demo)\n",
+		"head       seq 9, ",
+		"pledge     1.0 GiB (free 8.0 GiB)\n",
+		"shards     4 assigned (4.0 MiB), 3 stored (3.0 MiB), 1 proven (1.0 MiB), 1 failed its newest audit\n",
+		"audits     4 passed, 1 failed (1 since the last pass); last failure 2h ago, shard 3: no answer within 30s\n",
+		"acks       2 waiting for a signed head",
+		"in all     ack: replayed 2, trust: signature invalid 1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+
+	// --json is the status as the control API serves it.
+	out, err = runFollow(t, "--root", root, "demo", "status", "--json")
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var got follower.Status
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if len(got.Shards) != 5 || !got.Shards[0].Proven || got.Shards[2].AuditReason != "no answer within 30s" || got.Audits.Fails != 1 {
+		t.Fatalf("status --json lost the proofs: %+v", got)
+	}
+}
+
+// TestStatusTextNoAudits: before any audit the lines say so.
+func TestStatusTextNoAudits(t *testing.T) {
+	var b strings.Builder
+	if err := writeStatus(&b, follower.Status{Cluster: "demo"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"head       none verified yet\n", "shards     0 assigned (0 B), 0 stored (0 B), 0 proven (0 B)\n", "audits     none yet\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
