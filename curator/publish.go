@@ -162,6 +162,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if v := d.l.Config.AllocationVersion; v != 0 {
 		alloc.AlgVer = int64(v) // the curators chose to move the cluster to v
 	}
+	alloc.Overrides = d.keepEstablished(ctx, members, shards, alloc)
 	head := dag.Head{
 		Version: dag.Version,
 		Cluster: parent.Head.Cluster,
