@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/dag"
@@ -110,18 +112,16 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 	now := d.now()
 	var holdings []ledger.Holding
 	d.chain.Read(func(l *ledger.Ledger) { holdings = l.Snapshot().Holdings })
-	listed := map[string]bool{}
-	if _, in, err := d.plan(ctx); err == nil {
-		for _, m := range in.Members {
-			listed[string(m.Peer)] = true
-		}
+	plan, _, err := d.plan(ctx)
+	if err != nil {
+		return
 	}
 	a := d.audits
 	for _, h := range holdings {
-		if h.State != ledger.Stored || !listed[h.Peer] {
+		k := auditKey{peer.ID(h.Peer), h.Shard}
+		if h.State != ledger.Stored || !d.auditable(plan, k) {
 			continue
 		}
-		k := auditKey{peer.ID(h.Peer), h.Shard}
 		a.mu.Lock()
 		if a.busy[k.holder] { // holders answer one challenge at a time
 			a.mu.Unlock()
@@ -184,6 +184,20 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 	}
 }
 
+// auditable reports whether k's copy is one to audit now: its holder is
+// assigned the shard by the newest plan and has not sent a release of it
+// since. A holder gives a copy up with a signed release once new holders
+// are proven; its blocks may be gone before a head records the release,
+// and auditing them then would fail an honest member.
+func (d *Daemon) auditable(plan *allocation.Plan, k auditKey) bool {
+	holders, ok := plan.Holders(k.shard)
+	if !ok || !slices.ContainsFunc(holders, func(h []byte) bool { return peer.ID(h) == k.holder }) {
+		return false
+	}
+	a, ok := d.ackTab.get(k.shard, k.holder)
+	return !ok || a.State != "released"
+}
+
 // jittered spreads audits of one interval over ±10 %, by a hash of the
 // copy and of its last audit time, so they do not come in bursts.
 func jittered(interval time.Duration, holder string, shard int64, last time.Time) time.Duration {
@@ -235,6 +249,13 @@ func (d *Daemon) attempt(ctx context.Context, k auditKey, run *auditRun) {
 		samples, err = audit.Verify(run.ch, resp)
 	}
 	now := d.now()
+	// The copy may have been handed over while the audit ran: a failure
+	// then says nothing about the holder.
+	stillHeld := true
+	if err != nil {
+		plan, _, perr := d.plan(ctx)
+		stillHeld = perr == nil && d.auditable(plan, k)
+	}
 	a := d.audits
 	a.mu.Lock()
 	run.active = false
@@ -259,6 +280,11 @@ func (d *Daemon) attempt(ctx context.Context, k auditKey, run *auditRun) {
 	}
 	delete(a.runs, k)
 	a.done[k] = auditDone{at: now, since: run.since}
+	if err != nil && !stillHeld {
+		a.mu.Unlock()
+		d.log.Info("audit dropped: the copy was released or moved while it ran", "holder", k.holder, "shard", k.shard, "err", err)
+		return
+	}
 	if err == nil {
 		a.stats.Passed++
 	} else {

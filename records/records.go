@@ -1,6 +1,3 @@
-// Package records holds the gossipsub validators of the followers' signed
-// records: offers and ACKs. Curators and followers register the same ones,
-// so a record that one peer forwards, every peer would have accepted.
 package records
 
 import (
