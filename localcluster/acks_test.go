@@ -11,11 +11,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/records"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -83,11 +85,19 @@ func (r *rogue) offer(capacity, free int64) {
 	}
 }
 
-// ack signs an ACK of shard as stored under head v, as the rogue.
+// ack signs an ACK of shard as stored under head v, as the rogue, with
+// the shard's true content digest (anyone with the pinset computes it).
 func (r *rogue) ack(v trust.Verified, shard int64, at time.Time) []byte {
 	r.t.Helper()
+	var refs []assign.PinRef
+	if err := r.c.Curator.Pins().ListShard(context.Background(), shard, func(p pinset.Pin) error {
+		refs = append(refs, assign.PinRef{CID: p.CID.Bytes(), Size: p.Size})
+		return nil
+	}); err != nil {
+		r.t.Fatal(err)
+	}
 	a := dag.Ack{Version: dag.Version, Cluster: []byte(r.c.ClusterPeer()), Peer: []byte(r.id), Head: v.CID, Seq: v.Head.Seq,
-		Shard: shard, Digest: []byte{0x12, 0x20, 1, 2, 3}, Bytes: 1000, State: "stored", Time: at.UnixMilli()}
+		Shard: shard, Digest: assign.Digest(refs), Bytes: 1000, State: "stored", Time: at.UnixMilli()}
 	sa, err := trust.SignAck(r.key, a)
 	if err != nil {
 		r.t.Fatal(err)
@@ -131,6 +141,7 @@ func TestAcksAcceptedOnlyWhereTheyCanBeTrue(t *testing.T) {
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
 	cfg.ShardTarget = 4000
 	cfg.AckWindow = 3
+	cfg.Audit.Interval, cfg.Audit.Timeout, cfg.Audit.Grace = configs.Duration(time.Second), configs.Duration(time.Second), configs.Duration(2*time.Second)
 	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +246,30 @@ func TestAcksAcceptedOnlyWhereTheyCanBeTrue(t *testing.T) {
 	}
 	if _, err := c.Curator.Shards(ctx); err != nil {
 		t.Fatalf("allocation after the refused pledges: %v", err)
+	}
+	// Its one accepted ACK is audited; it cannot answer, and once the grace
+	// period is over it is marked failing, its copy never counted.
+	waitFor(t, 30*time.Second, "the rogue marked failing", func() bool {
+		ms, err := c.Curator.MemberLoads(ctx)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.Peer == r.id.String() {
+				return m.Standing == curator.StandingFailing || m.Standing == curator.StandingExpelled
+			}
+		}
+		return false
+	})
+	shards, err := c.Curator.Shards(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shards {
+		for _, h := range s.Holders {
+			if h.Peer == r.id.String() && h.Proven {
+				t.Fatalf("shard %d: the rogue's copy counts as proven", s.ID)
+			}
+		}
 	}
 }
