@@ -3,10 +3,13 @@ package follower
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/ledger"
@@ -52,6 +55,13 @@ func (o *outbox) queue(shard int64, state string, digest []byte, n int64, now ti
 	case o.wake <- struct{}{}:
 	default:
 	}
+}
+
+// drop forgets any ACK of shard still to be sent.
+func (o *outbox) drop(shard int64) {
+	o.mu.Lock()
+	delete(o.want, shard)
+	o.mu.Unlock()
 }
 
 // pending returns how many ACKs wait for a head to record them.
@@ -133,12 +143,8 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 			raws = append(raws, raw)
 			signed = append(signed, a)
 		}
-		data, err := records.EncodeBatch(raws)
-		if err != nil {
+		if err := d.publishAcks(ctx, raws, chunk); err != nil {
 			return err
-		}
-		if err := d.acks.Publish(ctx, data); err != nil {
-			return fmt.Errorf("send %d acks: %w", len(raws), err)
 		}
 		o.mu.Lock()
 		for _, in := range chunk {
@@ -155,6 +161,43 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 			if a.State == "stored" {
 				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%d bytes)", a.Shard, a.Seq, a.Bytes))
 			}
+		}
+	}
+	return nil
+}
+
+// publishAcks publishes raws, the signed ACKs of chunk, as one batch. Our
+// own validator checks a batch before it leaves; if it refuses the batch,
+// each ACK is sent alone, and one that is refused on its own is dropped
+// from the outbox with a warning, so it cannot hold back the others.
+func (d *Daemon) publishAcks(ctx context.Context, raws [][]byte, chunk []intent) error {
+	data, err := records.EncodeBatch(raws)
+	if err != nil {
+		return err
+	}
+	err = d.acks.Publish(ctx, data)
+	var verr pubsub.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &verr):
+		return fmt.Errorf("send %d acks: %w", len(raws), err)
+	}
+	for i, raw := range raws {
+		one, err := records.EncodeBatch([][]byte{raw})
+		if err != nil {
+			return err
+		}
+		err = d.acks.Publish(ctx, one)
+		switch {
+		case err == nil:
+		case !errors.As(err, &verr):
+			return fmt.Errorf("send ack of shard %d: %w", chunk[i].shard, err)
+		case verr.Reason == pubsub.RejectValidationFailed: // a lie by our own rules: never true
+			d.log.Warn("ack refused by our own validator; dropped", "shard", chunk[i].shard, "state", chunk[i].state, "err", err)
+			d.out.drop(chunk[i].shard)
+		default: // ignored (a head we do not know yet, a replay): sent again later
+			d.log.Debug("ack not sent now", "shard", chunk[i].shard, "err", err)
 		}
 	}
 	return nil

@@ -315,7 +315,12 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			continue
 		}
 		if j.state == "released" {
-			d.out.queue(j.rec.ID, "released", j.rec.Digest, 0, now)
+			// A release is news only where the chain records our commitment.
+			if d.chainRecordsStored(j.rec.ID) {
+				d.out.queue(j.rec.ID, "released", j.rec.Digest, 0, now)
+			} else {
+				d.out.drop(j.rec.ID)
+			}
 			if err := d.release(ctx, j.rec); err != nil {
 				errs = append(errs, err)
 			}
@@ -330,6 +335,16 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// chainRecordsStored reports whether a signed head records a stored ACK
+// of this follower for shard id.
+func (d *Daemon) chainRecordsStored(id int64) (ok bool) {
+	d.chain.Read(func(l *ledger.Ledger) {
+		h := l.Holding(string(d.l.ID), id)
+		ok = h != nil && h.State == ledger.Stored
+	})
+	return ok
 }
 
 // handedOver reports whether shard id, no longer this follower's, has

@@ -294,6 +294,14 @@ func diagnose(c *Cluster) string {
 			fmt.Fprintf(&b, "  shard %d %s bytes %d fetched %d acked-seq %d %s\n", r.ID, r.State, r.Bytes, r.Fetched, r.AckedSeq, r.Error)
 		}
 	}
+	if rej := c.Curator.Status().Rejected; len(rej) > 0 {
+		fmt.Fprintf(&b, "curator refusals: %v\n", rej)
+	}
+	for name, f := range c.Followers() {
+		if rej := f.Daemon.Status().Rejected; len(rej) > 0 {
+			fmt.Fprintf(&b, "%s refusals: %v\n", name, rej)
+		}
+	}
 	if ss, err := c.Curator.Shards(context.Background()); err == nil {
 		for _, s := range ss {
 			fmt.Fprintf(&b, "curator: shard %d %s proven %d acked %d/%d:", s.ID, s.Status, s.Proven, s.Acked, s.Max)

@@ -116,8 +116,11 @@ func (b *Book) Refused() map[string]uint64 {
 // hard reports whether a refusal shows the sender lied or is not one of
 // us (reject the message), rather than that it knows another head than we
 // do or repeats itself (ignore the ACK).
+// A release of a shard its peer never held is soft too: it gives up
+// nothing, whereas refusing its batch would hold back the other ACKs in it.
 func hard(err error) bool {
-	return !errors.Is(err, ErrUnknownHead) && !errors.Is(err, ErrStaleHead) && !errors.Is(err, ErrReplay)
+	return !errors.Is(err, ErrUnknownHead) && !errors.Is(err, ErrStaleHead) && !errors.Is(err, ErrReplay) &&
+		!errors.Is(err, ErrNotHolder)
 }
 
 // Batch is one verified batch of ACKs from one author.
