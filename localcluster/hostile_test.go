@@ -28,11 +28,13 @@ import (
 
 // Issue 11: a genuine head reaches every follower within deliveryBound
 // while an attack runs (0.1 s on loopback without one). Asserted with
-// slack for a loaded CI machine; the measured time is logged.
-const (
-	deliveryBound = time.Second
-	deliverySlack = 3
-)
+// slack for a loaded CI machine, more under the race detector (CI runs the
+// suite with -race, its packages in parallel; a head there once took
+// 3.1 s during the first bursts of the flood); the measured time is
+// logged. Run without -race for the figure the issue names.
+const deliveryBound = time.Second
+
+var deliverySlack = map[bool]time.Duration{false: 3, true: 10}[raceEnabled]
 
 // victim is one node of the cluster under attack.
 type victim struct {
@@ -168,8 +170,8 @@ func (h *hostile) deliver(t *testing.T) (head trust.Verified, delivered time.Dur
 	t.Logf("genuine head seq %d: curator's publish call %s, at every follower after %s",
 		want.Head.Seq, publishCall.Round(time.Millisecond), delivered.Round(time.Millisecond))
 	if delivered > deliverySlack*deliveryBound {
-		t.Errorf("the genuine head took %s to reach every follower; the bound is %s (asserted with %dx slack)",
-			delivered, deliveryBound, deliverySlack)
+		t.Errorf("the genuine head took %s to reach every follower; the bound is %s (asserted with %dx slack, race detector %v)",
+			delivered, deliveryBound, deliverySlack, raceEnabled)
 	}
 	return want, delivered
 }
