@@ -120,6 +120,11 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 	for _, h := range holdings {
 		k := auditKey{peer.ID(h.Peer), h.Shard}
 		if h.State != ledger.Stored || !d.auditable(plan, k) {
+			a.mu.Lock()
+			if run, ok := a.runs[k]; ok && !run.active {
+				delete(a.runs, k) // released or moved: nothing left to ask
+			}
+			a.mu.Unlock()
 			continue
 		}
 		a.mu.Lock()
