@@ -82,6 +82,7 @@ func TestCuratorValidate(t *testing.T) {
 	}{
 		{"repl", func(c *Curator) { c.ReplicationMin, c.ReplicationMax = 3, 2 }, "curator.replication_min"},
 		{"repl zero", func(c *Curator) { c.ReplicationMin = 0 }, "curator.replication_min"},
+		{"repl over the allocation limit", func(c *Curator) { c.ReplicationMax = 65 }, "curator.replication_max"},
 		{"admission", func(c *Curator) { c.Admission = "maybe" }, "curator.admission"},
 		{"remote api without token", func(c *Curator) { c.API = "0.0.0.0:9650" }, "curator.api_token"},
 		{"api garbage", func(c *Curator) { c.API = "nowhere" }, "curator.api"},
