@@ -411,12 +411,15 @@ type Follower struct {
 	DHT DHT `json:"dht"`
 }
 
-// DefaultFollower returns the configuration of a real deployment.
+// DefaultFollower returns the configuration of a real deployment. It
+// listens on port 4051, not the curator's 4050, so that a curator and a
+// volunteer run on one host with their defaults (a second follower on the
+// same host needs its own: follow <cluster> init --listen).
 func DefaultFollower() Follower {
 	return Follower{
 		Version:          Version,
 		Storage:          Pledge{Percent: 80},
-		Listen:           []string{"/ip4/0.0.0.0/tcp/4050", "/ip4/0.0.0.0/udp/4050/quic-v1"},
+		Listen:           []string{"/ip4/0.0.0.0/tcp/4051", "/ip4/0.0.0.0/udp/4051/quic-v1"},
 		API:              "127.0.0.1:0",
 		OfferInterval:    Duration(time.Minute),
 		FetchConcurrency: 8,

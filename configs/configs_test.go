@@ -328,3 +328,21 @@ func FuzzDecodeCluster(f *testing.F) {
 		}
 	})
 }
+
+// TestDefaultPortsDiffer: a curator and a follower with their defaults
+// listen on different ports, so both run on one host.
+func TestDefaultPortsDiffer(t *testing.T) {
+	port := func(addr string) string {
+		parts := strings.Split(addr, "/")
+		return parts[4]
+	}
+	used := map[string]bool{}
+	for _, a := range DefaultCurator().Listen {
+		used[port(a)] = true
+	}
+	for _, a := range DefaultFollower().Listen {
+		if used[port(a)] {
+			t.Fatalf("the follower's default %s shares its port with the curator's %v", a, DefaultCurator().Listen)
+		}
+	}
+}
