@@ -126,6 +126,14 @@ func applyTrust(set [][]byte, change *TrustChange) ([][]byte, error) {
 func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (bool, error) {
 	d.publishMu.Lock()
 	defer d.publishMu.Unlock()
+	// Counts and shards come from the same moment as the CRDT heads: a
+	// head states exactly what its CRDT heads hold, even while an import
+	// or a walk is merging. Taken first: it may wait for a walk, and the
+	// parent read after it is then the newest.
+	snap, err := d.pins.Snapshot(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read pinset: %w", err)
+	}
 	parent, have := d.heads.Newest()
 	if !have {
 		return false, nil // no verified head to build on yet
@@ -148,13 +156,6 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	parentAlloc, err := netDAG.Allocation(ctx, parent.Head.Allocation)
 	if err != nil {
 		return false, fmt.Errorf("read allocation of %s: %w", parent.CID, err)
-	}
-	// Counts and shards come from the same moment as the CRDT heads: a
-	// head states exactly what its CRDT heads hold, even while an import
-	// is merging.
-	snap, err := d.pins.Snapshot(ctx)
-	if err != nil {
-		return false, fmt.Errorf("read pinset: %w", err)
 	}
 	shards := make([]dag.Shard, 0, len(snap.Shards))
 	for _, s := range snap.Shards {

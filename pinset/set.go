@@ -63,7 +63,8 @@ type Set struct {
 	writeMu sync.Mutex // one batch at a time: go-ds-crdt's pending delta is global
 	// mergeMu is held while a local delta is built and merged (go-ds-crdt
 	// merges on Commit, and on Put or Delete if a delta grows too large),
-	// so that Snapshot reads heads and counts between deltas.
+	// so that Snapshot reads heads and counts between deltas. Commit also
+	// holds remote walks back (feeder.hold), like Snapshot.
 	mergeMu sync.Mutex
 
 	life      sync.Mutex // guards closed and ops
@@ -497,9 +498,19 @@ func (w *writer) commit(ctx context.Context) error {
 	clear(w.cids)
 	n := w.pending
 	w.pending = 0
+	// A local delta is made between walks of remote ones: go-ds-crdt
+	// adopts a fresh replica's first broadcast heads before it has merged
+	// them, and a delta made then links a head it has not processed (it
+	// logs "created a block to unknown children"), after which two
+	// replicas of the same state can keep different CRDT heads.
+	release, err := w.s.feed.hold(ctx)
+	if err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
 	w.s.mergeMu.Lock()
-	err := b.Commit(ctx)
+	err = b.Commit(ctx)
 	w.s.mergeMu.Unlock()
+	release()
 	if err != nil {
 		return fmt.Errorf("commit batch: %w", err)
 	}

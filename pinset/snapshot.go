@@ -37,7 +37,8 @@ const snapshotRetries = 8
 //
 // It waits at most until ctx ends. It fails with ErrPartial while a walk
 // that stopped part-way has left merged deltas that no head covers (see
-// feeder.review, which resumes such walks).
+// feeder.review, which resumes such walks); it checks the few roots handed
+// out since their last review over local data only.
 func (s *Set) Snapshot(ctx context.Context) (Snapshot, error) {
 	leave, err := s.enter()
 	if err != nil {
@@ -49,8 +50,14 @@ func (s *Set) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	defer release()
-	if n := s.feed.partialCount(); n > 0 {
-		return Snapshot{}, fmt.Errorf("snapshot: %w: %d CRDT head(s) merged in part", ErrPartial, n)
+	for _, root := range s.feed.begunRoots() {
+		res, err := s.walk(ctx, root, 1)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("snapshot: check CRDT head %s: %w", root, err)
+		}
+		if res.processed && !res.complete {
+			return Snapshot{}, fmt.Errorf("snapshot: %w: CRDT head %s is merged, blocks below it are not", ErrPartial, root)
+		}
 	}
 	s.mergeMu.Lock()
 	defer s.mergeMu.Unlock()
@@ -106,11 +113,16 @@ func (f *feeder) releaseLocked() {
 	}
 }
 
-// partialCount returns how many watched roots may be merged in part.
-func (f *feeder) partialCount() int {
+// begunRoots returns the watched roots that may be merged in part. Most
+// are complete and waiting for the next review; Snapshot checks each.
+func (f *feeder) begunRoots() []cid.Cid {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.begun)
+	out := make([]cid.Cid, 0, len(f.begun))
+	for c := range f.begun {
+		out = append(out, c)
+	}
+	return out
 }
 
 func (x *index) appliedCount() uint64 {
