@@ -255,3 +255,50 @@ func signHeadFor(t *testing.T, c *localcluster.Cluster, f *localcluster.Follower
 		t.Fatalf("the follower did not adopt the head: %v, %v", out, err)
 	}
 }
+
+// TestPlainInitTimings measures, on a cluster made with no shard target
+// (the defaults but a 1 s head interval), the time from starting two
+// followers to the curator's first current stored ACK and to every shard
+// ACKed by its minimum of holders. In-process, not the real binaries.
+// Set PINFOLD_MEASURE=1 to run it.
+func TestPlainInitTimings(t *testing.T) {
+	if os.Getenv("PINFOLD_MEASURE") == "" {
+		t.Skip("set PINFOLD_MEASURE=1 to measure")
+	}
+	ctx := context.Background()
+	cfg := configs.DefaultCurator()
+	cfg.HeadInterval = configs.Duration(time.Second)
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Curator.AddContent(ctx, curator.AddRequest{Path: writeFiles(t, "f", 40, 256<<10), Each: true}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for _, name := range []string{"ann", "bob"} {
+		if _, err := c.AddFollower(ctx, name, localcluster.FollowerOptions{Pledge: pledge(1 << 30), Nickname: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first time.Duration
+	var shards int
+	waitFor(t, 5*time.Minute, "every shard ACKed by its minimum", func() bool {
+		ss, err := c.Curator.Shards(ctx)
+		if err != nil || len(ss) == 0 {
+			return false
+		}
+		all := true
+		for _, s := range ss {
+			if s.Acked > 0 && first == 0 {
+				first = time.Since(began)
+			}
+			all = all && s.Acked >= s.Min
+		}
+		shards = len(ss)
+		return all
+	})
+	t.Logf("%d shard(s), 10 MiB, two followers: first ACK after %s, every shard ACKed after %s",
+		shards, first.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+}
