@@ -155,7 +155,11 @@ type Curator struct {
 	// replication bounds for new pins.
 	ReplicationMin int `json:"replication_min"`
 	ReplicationMax int `json:"replication_max"`
-	// ShardTarget is the target shard size; 0 derives it from pledges.
+	// ShardTarget is the size shards are filled to. Each head signs it and
+	// pins are packed to the newest head's, so a change here takes effect
+	// with the next head. 0 (the default) derives it from the pledges the
+	// head signs: the median pledge / 200, clamped to [1GiB, 64GiB]
+	// (curator.ShardTarget says why).
 	ShardTarget Size `json:"shard_target"`
 	// AllocationVersion, when not 0, is the allocation algorithm version
 	// the next heads record (1 to the newest this pinfold computes), so a
@@ -350,6 +354,9 @@ func (c *Curator) Validate() error {
 	if c.ReplicationMin > c.ReplicationMax {
 		return invalid("curator.replication_min", "(%d) must be <= curator.replication_max (%d)", c.ReplicationMin, c.ReplicationMax)
 	}
+	if c.ReplicationMax > allocation.MaxRepl {
+		return invalid("curator.replication_max", "is %d; at most %d", c.ReplicationMax, allocation.MaxRepl)
+	}
 	if c.ShardTarget < 0 {
 		return invalid("curator.shard_target", "is negative")
 	}
@@ -404,12 +411,15 @@ type Follower struct {
 	DHT DHT `json:"dht"`
 }
 
-// DefaultFollower returns the configuration of a real deployment.
+// DefaultFollower returns the configuration of a real deployment. It
+// listens on port 4051, not the curator's 4050, so that a curator and a
+// volunteer run on one host with their defaults (a second follower on the
+// same host needs its own: follow <cluster> init --listen).
 func DefaultFollower() Follower {
 	return Follower{
 		Version:          Version,
 		Storage:          Pledge{Percent: 80},
-		Listen:           []string{"/ip4/0.0.0.0/tcp/4050", "/ip4/0.0.0.0/udp/4050/quic-v1"},
+		Listen:           []string{"/ip4/0.0.0.0/tcp/4051", "/ip4/0.0.0.0/udp/4051/quic-v1"},
 		API:              "127.0.0.1:0",
 		OfferInterval:    Duration(time.Minute),
 		FetchConcurrency: 8,

@@ -82,6 +82,7 @@ func TestCuratorValidate(t *testing.T) {
 	}{
 		{"repl", func(c *Curator) { c.ReplicationMin, c.ReplicationMax = 3, 2 }, "curator.replication_min"},
 		{"repl zero", func(c *Curator) { c.ReplicationMin = 0 }, "curator.replication_min"},
+		{"repl over the allocation limit", func(c *Curator) { c.ReplicationMax = 65 }, "curator.replication_max"},
 		{"admission", func(c *Curator) { c.Admission = "maybe" }, "curator.admission"},
 		{"remote api without token", func(c *Curator) { c.API = "0.0.0.0:9650" }, "curator.api_token"},
 		{"api garbage", func(c *Curator) { c.API = "nowhere" }, "curator.api"},
@@ -326,4 +327,22 @@ func FuzzDecodeCluster(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDefaultPortsDiffer: a curator and a follower with their defaults
+// listen on different ports, so both run on one host.
+func TestDefaultPortsDiffer(t *testing.T) {
+	port := func(addr string) string {
+		parts := strings.Split(addr, "/")
+		return parts[4]
+	}
+	used := map[string]bool{}
+	for _, a := range DefaultCurator().Listen {
+		used[port(a)] = true
+	}
+	for _, a := range DefaultFollower().Listen {
+		if used[port(a)] {
+			t.Fatalf("the follower's default %s shares its port with the curator's %v", a, DefaultCurator().Listen)
+		}
+	}
 }

@@ -288,7 +288,7 @@ func (d *Daemon) AddPinsWith(ctx context.Context, reqs []PinRequest, opt PinOpti
 		}
 		pins = append(pins, pinset.Pin{CID: c, Name: pr.Name, Size: size, ReplMin: pr.ReplMin, ReplMax: pr.ReplMax, Added: now, Meta: pr.Meta})
 	}
-	if err := d.assignShards(pins); err != nil {
+	if err := d.assignShards(ctx, pins); err != nil {
 		return res, err
 	}
 	n, err := d.pins.Add(ctx, pins)

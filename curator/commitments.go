@@ -174,6 +174,13 @@ type planCache struct {
 	in   assign.Inputs
 }
 
+// set records the plan of head c, computed when c was built.
+func (pc *planCache) set(c cid.Cid, p *allocation.Plan, in assign.Inputs) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.head, pc.plan, pc.in = c, p, in
+}
+
 func (d *Daemon) plan(ctx context.Context) (*allocation.Plan, assign.Inputs, error) {
 	v, ok := d.heads.Newest()
 	if !ok {

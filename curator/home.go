@@ -149,7 +149,7 @@ func (h Home) Init(ctx context.Context, opt InitOptions) (res InitResult, err er
 		Params: dag.AllocParams{
 			ReplMin:     int64(cfg.ReplicationMin),
 			ReplMax:     int64(cfg.ReplicationMax),
-			ShardTarget: int64(cfg.ShardTarget),
+			ShardTarget: ShardTarget(cfg, nil), // no members yet: config.json's, or 1 GiB
 			Epsilon:     AllocationEpsilon,
 		},
 	}}

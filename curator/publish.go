@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/ledger"
@@ -125,6 +126,14 @@ func applyTrust(set [][]byte, change *TrustChange) ([][]byte, error) {
 func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (bool, error) {
 	d.publishMu.Lock()
 	defer d.publishMu.Unlock()
+	// Counts and shards come from the same moment as the CRDT heads: a
+	// head states exactly what its CRDT heads hold, even while an import
+	// or a walk is merging. Taken first: it may wait for a walk, and the
+	// parent read after it is then the newest.
+	snap, err := d.pins.Snapshot(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read pinset: %w", err)
+	}
 	parent, have := d.heads.Newest()
 	if !have {
 		return false, nil // no verified head to build on yet
@@ -148,21 +157,23 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err != nil {
 		return false, fmt.Errorf("read allocation of %s: %w", parent.CID, err)
 	}
-	stats := d.pins.Stats()
-	shards := make([]dag.Shard, 0, len(stats.Shards))
-	for _, s := range stats.Shards {
+	shards := make([]dag.Shard, 0, len(snap.Shards))
+	for _, s := range snap.Shards {
 		shards = append(shards, dag.Shard{ID: s.Shard, Bytes: s.Bytes, Pins: s.Pins,
 			ReplMin: int64(d.l.Config.ReplicationMin), ReplMax: int64(d.l.Config.ReplicationMax)})
 	}
 	entries, logKeys := d.pending.snapshot()
 	alloc := parentAlloc
 	alloc.Log = nil
-	alloc.Params.ReplMin = int64(d.l.Config.ReplicationMin)
-	alloc.Params.ReplMax = int64(d.l.Config.ReplicationMax)
+	alloc.Params = d.nextParams(parentAlloc.Params, members)
 	if v := d.l.Config.AllocationVersion; v != 0 {
 		alloc.AlgVer = int64(v) // the curators chose to move the cluster to v
 	}
 	alloc.Overrides = d.keepEstablished(ctx, members, shards, alloc)
+	plan, err := checkAllocates(seq, assign.Inputs{Members: members, Shards: shards, Allocation: alloc})
+	if err != nil {
+		return false, err
+	}
 	head := dag.Head{
 		Version: dag.Version,
 		Cluster: parent.Head.Cluster,
@@ -176,8 +187,8 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 			return false, err
 		}
 	}
-	head, _, err = d.store.DAG.BuildHead(ctx, head, dag.State{
-		Pinset:     dag.Pinset{CRDTHeads: d.pins.Heads(), Pins: stats.Pins, Bytes: stats.Bytes},
+	head, built, err := d.store.DAG.BuildHead(ctx, head, dag.State{
+		Pinset:     dag.Pinset{CRDTHeads: snap.Heads, Pins: snap.Pins, Bytes: snap.Bytes},
 		Shards:     shards,
 		Members:    members,
 		Allocation: alloc,
@@ -226,9 +237,11 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err := d.hnet.Announce(ctx); err != nil {
 		d.log.Warn("announce head", "err", err)
 	}
-	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", stats.Pins, "members", len(members), "log", len(entries))
+	alloc.Log = built.Log
+	d.plans.set(dag.CID(data), plan, assign.Inputs{Members: members, Shards: shards, Allocation: alloc})
+	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", snap.Pins, "members", len(members), "log", len(entries))
 	d.recent.addHead(PublishedHead{CID: dag.CID(data).String(), Seq: seq, Time: time.UnixMilli(head.Time).UTC(),
-		Pins: stats.Pins, Members: len(members), Log: len(entries)})
+		Pins: snap.Pins, Members: len(members), Log: len(entries)})
 	return true, nil
 }
 

@@ -1,40 +1,26 @@
 package curator
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/pinset"
 )
 
-// shardTarget is the size new shards are filled to: the configured one, or
-// the median pledge / 200 clamped to [1 GiB, 64 GiB].
-func (d *Daemon) shardTarget() int64 {
-	if t := int64(d.l.Config.ShardTarget); t > 0 {
-		return t
-	}
-	var pledges []int64
-	for _, m := range d.members.List() {
-		if m.State == StateActive || m.State == StateOffline {
-			pledges = append(pledges, m.Pledged)
-		}
-	}
-	return allocation.DefaultTarget(pledges, 0, 0)
-}
-
 // assignShards gives each new pin a shard (allocation.Packer): pins fill
 // the newest shard up to the target, then open the next; a pin larger than
 // the target gets a shard of its own, with a warning. Existing pins never
 // move. Callers hold addMu, so the fill read here is the one the previous
 // batch left.
-func (d *Daemon) assignShards(pins []pinset.Pin) error {
+func (d *Daemon) assignShards(ctx context.Context, pins []pinset.Pin) error {
 	st := d.pins.Stats()
 	existing := make([]allocation.Shard, 0, 1)
 	if n := len(st.Shards); n > 0 {
 		s := st.Shards[n-1] // only the newest shard can take more pins
 		existing = append(existing, allocation.Shard{ID: s.Shard, Bytes: s.Bytes, Pins: s.Pins})
 	}
-	p, err := allocation.NewPacker(d.shardTarget(), existing)
+	p, err := allocation.NewPacker(d.shardTarget(ctx), existing)
 	if err != nil {
 		return fmt.Errorf("assign shards: %w", err)
 	}

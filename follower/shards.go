@@ -19,10 +19,8 @@ import (
 
 	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
-	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/ledger"
-	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -46,6 +44,13 @@ type shardRecord struct {
 	Blocks int64    `json:"blocks"` // stored blocks
 	Digest []byte   `json:"digest"` // assign.Digest of the pins
 	Stored bool     `json:"stored"` // every pin fetched completely
+	// Declared is the sum of the pins' sizes as the pinset lists them (0
+	// in records written before it was kept).
+	Declared int64 `json:"declared,omitempty"`
+	// Extra are pins kept for the shard beside Pins: being fetched for
+	// its new content, or left from its previous content until the new
+	// digest is ACKed. Releasing the shard releases them too.
+	Extra []string `json:"extra,omitempty"`
 }
 
 // ShardStatus is one row of the follower's commitments.
@@ -93,15 +98,23 @@ type shards struct {
 	acks     map[int64]map[peer.ID]ackInfo
 	lastAck  map[int64]time.Time
 	ackedKey map[int64]string // allocKey each shard was last ACKed under
-	reason   string           // why nothing is assigned, when nothing is
-	diskErr  string
-	wake     chan struct{}
+	// stale marks stored shards whose content in the pinset changed: they
+	// are fetched again (the difference) and ACKed at the new digest.
+	stale map[int64]bool
+	// ackedDigest is the digest of each shard's newest stored ACK queued.
+	ackedDigest map[int64][]byte
+	// reason says why nothing is assigned, when nothing is, or why the
+	// newest head's assignment cannot be computed.
+	reason  string
+	diskErr string
+	wake    chan struct{}
 }
 
 func newShards() *shards {
 	return &shards{
 		mine: map[int64]bool{}, rows: map[int64]*ShardStatus{}, records: map[int64]*shardRecord{},
 		acks: map[int64]map[peer.ID]ackInfo{}, lastAck: map[int64]time.Time{}, ackedKey: map[int64]string{},
+		stale: map[int64]bool{}, ackedDigest: map[int64][]byte{},
 		wake: make(chan struct{}, 1),
 	}
 }
@@ -153,7 +166,7 @@ func (d *Daemon) shardLoop(ctx context.Context) error {
 	netDAG := dag.NewStore(store.Network{BS: d.node.BlockService()})
 	tick := time.NewTicker(min(time.Duration(d.l.Config.AckInterval)/2, 10*time.Second))
 	defer tick.Stop()
-	var planned cid.Cid
+	var planned, failed, checked cid.Cid
 	for {
 		select {
 		case <-ctx.Done():
@@ -168,10 +181,18 @@ func (d *Daemon) shardLoop(ctx context.Context) error {
 		}
 		if !v.CID.Equals(planned) {
 			if err := d.replan(ctx, netDAG, v); err != nil {
-				d.log.Warn("compute assignment", "head", v.CID, "err", err)
+				d.planFailed(v, err, !v.CID.Equals(failed))
+				failed = v.CID
 				continue
 			}
 			planned = v.CID
+			if !v.Head.Pinset.Equals(checked) {
+				if err := d.checkContent(ctx); err != nil {
+					d.log.Warn("check stored shards against the pinset", "err", err)
+				} else {
+					checked = v.Head.Pinset
+				}
+			}
 			d.fetchWake()
 		}
 		if err := d.ackAndRelease(ctx); err != nil {
@@ -233,7 +254,7 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 		switch {
 		case !s.mine[id]:
 			row.State = ShardReleasing
-		case rec.Stored:
+		case rec.Stored && !s.stale[id]:
 			row.State = ShardStored
 			row.Fetched = rec.Bytes
 		}
@@ -241,6 +262,20 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 	s.rows = rows
 	d.event("assignment", fmt.Sprintf("head seq %d: %d shard(s) assigned", v.Head.Seq, len(mineIDs)))
 	return nil
+}
+
+// planFailed says in the status why the assignment of head v cannot be
+// computed (the previous assignment, if any, stays), and logs it once per
+// head.
+func (d *Daemon) planFailed(v trust.Verified, err error, first bool) {
+	msg := fmt.Sprintf("cannot compute this follower's shards from head seq %d: %v", v.Head.Seq, err)
+	d.shards.mu.Lock()
+	d.shards.reason = msg
+	d.shards.mu.Unlock()
+	if first {
+		d.log.Warn("compute assignment", "head", v.CID, "seq", v.Head.Seq, "err", err)
+		d.event("assignment", msg)
+	}
 }
 
 // whyNothing explains an empty assignment.
@@ -287,6 +322,9 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			continue
 		}
 		if s.mine[id] {
+			if s.stale[id] {
+				continue // being fetched again: ACKed at its new digest once stored
+			}
 			if s.ackedKey[id] != key || now.Sub(s.lastAck[id]) >= interval {
 				jobs = append(jobs, job{*rec, "stored"})
 			}
@@ -327,8 +365,12 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			continue
 		}
 		d.out.queue(j.rec.ID, "stored", j.rec.Digest, j.rec.Bytes, now)
+		if len(j.rec.Extra) > 0 {
+			d.fetchWake() // the fetch loop releases what the new content left out
+		}
 		s.mu.Lock()
 		s.lastAck[j.rec.ID], s.ackedKey[j.rec.ID] = now, key
+		s.ackedDigest[j.rec.ID] = j.rec.Digest
 		if row, ok := s.rows[j.rec.ID]; ok {
 			row.AckedSeq, row.AckedAt = head.Head.Seq, now
 		}
@@ -378,7 +420,7 @@ func (d *Daemon) handedOver(plan *allocation.Plan, id int64, holders [][]byte, d
 // deleted, and its record goes.
 func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
 	var freed int64
-	for _, c := range rec.Pins {
+	for _, c := range d.unheld(rec.ID, append(slices.Clone(rec.Pins), rec.Extra...)) {
 		pc, err := cid.Decode(c)
 		if err != nil {
 			continue
@@ -398,6 +440,8 @@ func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
 	delete(s.rows, rec.ID)
 	delete(s.lastAck, rec.ID)
 	delete(s.ackedKey, rec.ID)
+	delete(s.ackedDigest, rec.ID)
+	delete(s.stale, rec.ID)
 	s.mu.Unlock()
 	d.event("drop", fmt.Sprintf("shard %d released, %d bytes freed", rec.ID, freed))
 	return nil
@@ -457,160 +501,6 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// fetchLoop fetches the assigned shards that are not stored yet, lowest ID
-// first, one shard at a time with FetchConcurrency pins in parallel.
-func (d *Daemon) fetchLoop(ctx context.Context) error {
-	for {
-		id, ok := d.nextToFetch()
-		if !ok {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-d.fetchWakeCh:
-			}
-			continue
-		}
-		if err := d.fetchShard(ctx, id); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			d.log.Warn("fetch shard", "shard", id, "err", err)
-			d.setRowError(id, err.Error())
-			select { // back off before trying again
-			case <-ctx.Done():
-				return nil
-			case <-time.After(5 * time.Second):
-			case <-d.fetchWakeCh:
-			}
-		}
-	}
-}
-
-func (d *Daemon) fetchWake() {
-	select {
-	case d.fetchWakeCh <- struct{}{}:
-	default:
-	}
-}
-
-func (d *Daemon) nextToFetch() (int64, bool) {
-	s := d.shards
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]int64, 0, len(s.mine))
-	for id := range s.mine {
-		if rec, ok := s.records[id]; ok && rec.Stored {
-			continue
-		}
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 {
-		return 0, false
-	}
-	return slices.Min(ids), true
-}
-
-func (d *Daemon) setRowError(id int64, msg string) {
-	s := d.shards
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if row, ok := s.rows[id]; ok {
-		row.Error = msg
-	}
-}
-
-// fetchShard fetches every pin of shard id, then records it as stored.
-func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
-	var pins []pinset.Pin
-	if err := d.pins.ListShard(ctx, id, func(p pinset.Pin) error { pins = append(pins, p); return nil }); err != nil {
-		return err
-	}
-	refs := make([]assign.PinRef, 0, len(pins))
-	rec := &shardRecord{ID: id}
-	var declared int64
-	for _, p := range pins {
-		refs = append(refs, assign.PinRef{CID: p.CID.Bytes(), Size: p.Size})
-		rec.Pins = append(rec.Pins, p.CID.String())
-		declared += p.Size
-	}
-	rec.Digest = assign.Digest(refs)
-	pledged, free := d.Pledge()
-	usage, err := d.fetcher.Usage(ctx)
-	if err != nil {
-		return err
-	}
-	if usage.Bytes+declared > pledged {
-		return fmt.Errorf("shard %d (%d bytes) would take the stored bytes to %d, over the pledge of %d: not fetching",
-			id, declared, usage.Bytes+declared, pledged)
-	}
-	if free < declared+64<<20 {
-		d.shards.mu.Lock()
-		d.shards.diskErr = fmt.Sprintf("disk nearly full: %d bytes free, shard %d needs %d", free, id, declared)
-		d.shards.mu.Unlock()
-		return errors.New(d.shards.diskErr)
-	}
-	// The record is saved before fetching so a crash leaves a record of
-	// what may be half-stored; Fetch resumes from the blocks present.
-	if err := d.saveRecord(ctx, rec); err != nil {
-		return err
-	}
-	d.shards.mu.Lock()
-	started := *rec // the map holds its own copy; rec is this goroutine's
-	d.shards.records[id] = &started
-	if row, ok := d.shards.rows[id]; ok {
-		row.State, row.Error = ShardFetching, ""
-	}
-	d.shards.mu.Unlock()
-	d.event("fetch", fmt.Sprintf("fetching shard %d: %d pins, %d bytes", id, len(pins), declared))
-
-	var done int64
-	for _, p := range pins {
-		base := done
-		st, err := d.fetcher.Fetch(ctx, p.CID, func(st content.Stat) {
-			d.shards.mu.Lock()
-			if row, ok := d.shards.rows[id]; ok {
-				row.Fetched = base + st.Bytes
-			}
-			d.shards.mu.Unlock()
-		})
-		if err != nil {
-			return fmt.Errorf("shard %d: pin %s: %w", id, p.CID, err)
-		}
-		done += st.Bytes
-		rec.Bytes += st.Bytes
-		rec.Blocks += st.Blocks
-	}
-	rec.Stored = true
-	if err := d.saveRecord(ctx, rec); err != nil {
-		return err
-	}
-	d.shards.mu.Lock()
-	done2 := *rec
-	d.shards.records[id] = &done2
-	if row, ok := d.shards.rows[id]; ok {
-		row.State, row.Fetched = ShardStored, rec.Bytes
-	}
-	d.shards.mu.Unlock()
-	d.event("stored", fmt.Sprintf("shard %d stored: %d bytes in %d blocks", id, rec.Bytes, rec.Blocks))
-	d.shards.poke() // ACK it now
-	return nil
-}
-
-// heldBytes returns the bytes of the stored shards this follower holds
-// as assigned: what its stored ACKs commit to.
-func (d *Daemon) heldBytes() int64 {
-	s := d.shards
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var n int64
-	for id, rec := range s.records {
-		if rec.Stored && s.mine[id] {
-			n += rec.Bytes
-		}
-	}
-	return n
 }
 
 // ShardRows returns the follower's commitments, by shard ID.

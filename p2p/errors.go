@@ -11,6 +11,10 @@ var (
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("p2p: node closed")
 
+	// ErrListen: the host cannot listen on one of its listen addresses
+	// (the port is in use, the address is not this host's).
+	ErrListen = errors.New("p2p: cannot listen")
+
 	// ErrRunning is returned by Run when the node is already running.
 	ErrRunning = errors.New("p2p: node already running")
 

@@ -194,7 +194,7 @@ func newHost(key crypto.PrivKey, cfg Config, gate coreconnmgr.ConnectionGater) (
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.NoListenAddrs, // listen() below, which fails on any address that fails
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionManager(cm),
@@ -239,6 +239,12 @@ func newHost(key crypto.PrivKey, cfg Config, gate coreconnmgr.ConnectionGater) (
 		_ = cm.Close()
 		_ = rm.Close()
 		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	if err := listen(h, cfg.Listen); err != nil {
+		_ = h.Close()
+		_ = cm.Close()
+		_ = rm.Close()
+		return nil, err
 	}
 	return h, nil
 }

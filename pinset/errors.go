@@ -25,6 +25,11 @@ var (
 	ErrInvalidHead = errors.New("pinset: invalid CRDT head")
 	// ErrBusy: too many heads are already waiting to be processed.
 	ErrBusy = errors.New("pinset: too many pending heads")
+	// ErrPartial: a walk over a remote delta chain stopped part-way (a
+	// block could not be fetched, or a crash cut it short), so the replica
+	// holds merged deltas that no CRDT head covers yet. Snapshot refuses
+	// until the walk resumes and completes.
+	ErrPartial = errors.New("pinset: a CRDT walk stopped part-way")
 	// ErrConfig: a Config field is out of range (the message names it).
 	ErrConfig = errors.New("pinset: invalid config")
 )

@@ -52,6 +52,17 @@ type feeder struct {
 	watch    map[cid.Cid]*watched // roots not yet known complete
 	wake     chan struct{}        // capacity 1: something was queued
 	progress chan struct{}        // closed and replaced after every review
+	// walking is set when Next hands heads to go-ds-crdt and cleared by
+	// the review at the start of the next call to Next, which go-ds-crdt
+	// makes only once those heads were walked. holds counts Snapshot
+	// callers: while it is positive, Next hands nothing out.
+	walking bool
+	holds   int
+	// begun holds the watched roots that were handed out (or left
+	// over by the previous session) and may have been merged in part: a
+	// walk that stopped below them leaves merged deltas no CRDT head
+	// covers. Review forgets a root once it is complete or unprocessed.
+	begun map[cid.Cid]struct{}
 
 	untrusted atomic.Uint64
 	malformed atomic.Uint64
@@ -79,6 +90,7 @@ func newFeeder(ctx context.Context, s *Set, topic *pubsub.Topic, trusted func(pe
 		readerDone: make(chan struct{}),
 		queued:     make(map[cid.Cid]struct{}),
 		watch:      make(map[cid.Cid]*watched),
+		begun:      make(map[cid.Cid]struct{}),
 		wake:       make(chan struct{}, 1),
 		progress:   make(chan struct{}),
 	}
@@ -118,6 +130,7 @@ func (f *feeder) loadPending(ctx context.Context) error {
 			continue // not ours; leave it
 		}
 		f.watch[c] = &watched{}
+		f.begun[c] = struct{}{} // its walk may have been cut short
 	}
 	return nil
 }
@@ -302,19 +315,24 @@ func (f *feeder) Next(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// pop takes up to MaxBroadcastHeads heads off the queue.
+// pop takes up to MaxBroadcastHeads heads off the queue; nothing while
+// a Snapshot holds the walks back.
 func (f *feeder) pop() []cid.Cid {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := min(len(f.queue), f.s.cfg.MaxBroadcastHeads)
-	if n == 0 {
+	if n == 0 || f.holds > 0 {
 		return nil
 	}
+	f.walking = true
 	heads := make([]cid.Cid, n)
 	copy(heads, f.queue)
 	f.queue = append(f.queue[:0], f.queue[n:]...)
 	for _, h := range heads {
 		delete(f.queued, h)
+		if _, ok := f.watch[h]; ok {
+			f.begun[h] = struct{}{}
+		}
 	}
 	return heads
 }
@@ -373,6 +391,7 @@ func (f *feeder) review(ctx context.Context) time.Duration {
 			}
 		case res.complete:
 			delete(f.watch, root)
+			delete(f.begun, root)
 			if err := f.s.store.Delete(ctx, f.pendingKey(root)); err != nil {
 				f.log.Warn("pinset: cannot clear pending head", "head", root, "err", err)
 			}
@@ -387,6 +406,9 @@ func (f *feeder) review(ctx context.Context) time.Duration {
 			}
 			w.attempts++
 			w.notBefore = now.Add(f.backoff(w.attempts))
+			if !res.processed {
+				delete(f.begun, root) // nothing of it was merged
+			}
 			if !res.processed || len(res.frontier) == 0 {
 				f.enqueueLocked(root)
 			} else {
@@ -418,9 +440,11 @@ func (f *feeder) backoff(n int) time.Duration {
 	return min(d, f.s.cfg.RetryMax)
 }
 
-// signal wakes everyone waiting for progress.
+// signal wakes everyone waiting for progress. It runs at the end of each
+// review, so no walk is in progress until Next hands out more heads.
 func (f *feeder) signal() {
 	f.mu.Lock()
+	f.walking = false
 	close(f.progress)
 	f.progress = make(chan struct{})
 	f.mu.Unlock()

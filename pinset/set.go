@@ -61,6 +61,11 @@ type Set struct {
 	pre    *prefetcher // nil when Config.PrefetchBlocks is 0
 
 	writeMu sync.Mutex // one batch at a time: go-ds-crdt's pending delta is global
+	// mergeMu is held while a local delta is built and merged (go-ds-crdt
+	// merges on Commit, and on Put or Delete if a delta grows too large),
+	// so that Snapshot reads heads and counts between deltas. Commit also
+	// holds remote walks back (feeder.hold), like Snapshot.
+	mergeMu sync.Mutex
 
 	life      sync.Mutex // guards closed and ops
 	idle      *sync.Cond // signalled when ops drops to 0
@@ -438,6 +443,8 @@ func (w *writer) put(ctx context.Context, it item) error {
 	if err := w.room(ctx, it.ck, 1+len(stale), size); err != nil {
 		return err
 	}
+	w.s.mergeMu.Lock()
+	defer w.s.mergeMu.Unlock()
 	for _, e := range stale {
 		if err := w.batch.Delete(ctx, ds.NewKey(shardPrefix(e.shard)+"/"+it.ck)); err != nil {
 			return fmt.Errorf("move %s from shard %d: %w", it.ck, e.shard, err)
@@ -468,6 +475,8 @@ func (w *writer) remove(ctx context.Context, ck string) error {
 	if err := w.room(ctx, ck, len(es), size); err != nil {
 		return err
 	}
+	w.s.mergeMu.Lock()
+	defer w.s.mergeMu.Unlock()
 	for _, e := range es {
 		if err := w.batch.Delete(ctx, ds.NewKey(shardPrefix(e.shard)+"/"+ck)); err != nil {
 			return fmt.Errorf("remove %s: %w", ck, err)
@@ -489,7 +498,20 @@ func (w *writer) commit(ctx context.Context) error {
 	clear(w.cids)
 	n := w.pending
 	w.pending = 0
-	if err := b.Commit(ctx); err != nil {
+	// A local delta is made between walks of remote ones: go-ds-crdt
+	// adopts a fresh replica's first broadcast heads before it has merged
+	// them, and a delta made then links a head it has not processed (it
+	// logs "created a block to unknown children"), after which two
+	// replicas of the same state can keep different CRDT heads.
+	release, err := w.s.feed.hold(ctx)
+	if err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	w.s.mergeMu.Lock()
+	err = b.Commit(ctx)
+	w.s.mergeMu.Unlock()
+	release()
+	if err != nil {
 		return fmt.Errorf("commit batch: %w", err)
 	}
 	w.committed += n

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -168,7 +169,9 @@ changed: fix it with 'curate pin rm' then 'curate pin add' without --size.`,
 
 Each line is either JSON ({"cid": "...", "name": "...", "size": 123}) or
 a CID optionally followed by a name and a size, separated by tabs (or by
-spaces, the size last). Lines starting with # are comments.
+spaces, the size last: a last word that starts like a number is the size,
+so write a name that ends in a number with tabs or JSON). A size that does
+not parse stops the import at its line. Lines starting with # are comments.
 
 An interrupted import resumes: progress is kept in <file>.progress, and pins
 already present are skipped, never duplicated.
@@ -238,7 +241,11 @@ ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
 	return cmd
 }
 
-// parsePinLine reads one import line; ok is false for blank and comment lines.
+// parsePinLine reads one import line; ok is false for blank and comment
+// lines. Tab-separated, a third field is the size; separated by spaces,
+// the last word is the size when it starts like a number ("500", "1.5GiB",
+// "-12"). Either way a size that does not parse is an error, never part of
+// the name; a name that ends in a number needs tabs or JSON.
 func parsePinLine(line string) (curator.PinRequest, bool, error) {
 	line = strings.TrimSpace(line)
 	if line == "" || strings.HasPrefix(line, "#") {
@@ -254,27 +261,32 @@ func parsePinLine(line string) (curator.PinRequest, bool, error) {
 		return pr, true, nil
 	}
 	var fields []string
-	if strings.Contains(line, "\t") {
+	tabs := strings.Contains(line, "\t")
+	if tabs {
 		fields = strings.Split(line, "\t")
 	} else {
 		fields = strings.Fields(line)
 	}
 	pr := curator.PinRequest{CID: strings.TrimSpace(fields[0])}
 	rest := fields[1:]
-	if n := len(rest); n > 0 {
-		if s, err := configs.ParseSize(strings.TrimSpace(rest[n-1])); err == nil && (n > 1 || isDigits(rest[n-1])) {
-			pr.Size = int64(s)
-			rest = rest[:n-1]
+	if tabs && len(rest) > 2 {
+		return pr, false, fmt.Errorf("%d tab-separated fields; want cid, name and size", len(fields))
+	}
+	if n := len(rest); n > 0 && ((tabs && n == 2) || sizeLike.MatchString(strings.TrimSpace(rest[n-1]))) {
+		size, err := configs.ParseSize(rest[n-1])
+		if err != nil {
+			return pr, false, err
 		}
+		pr.Size = int64(size)
+		rest = rest[:n-1]
 	}
 	pr.Name = strings.TrimSpace(strings.Join(rest, " "))
 	return pr, true, nil
 }
 
-func isDigits(s string) bool {
-	_, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	return err == nil
-}
+// sizeLike matches a word meant as a size: a number, maybe signed, maybe
+// with a unit.
+var sizeLike = regexp.MustCompile(`^[-+]?[0-9][0-9.,]*\s*[A-Za-z]*$`)
 
 func importPins(cmd *cobra.Command, g *globals, c *curator.Client, path string, batch int, restart bool) error {
 	if batch < 1 || batch > 100_000 {

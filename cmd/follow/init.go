@@ -67,7 +67,7 @@ folder <root>/<cluster>, with a config.json you can read and edit.`,
 	f.StringVar(&storage, "storage", "", `disk to donate: a size ("500GiB") or a share of the free disk ("80%", the default)`)
 	f.StringVar(&nickname, "nickname", "", "name shown to curators")
 	f.StringVar(&domain, "domain", "", "failure-domain tag (region, organisation)")
-	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
+	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4051, /ip4/0.0.0.0/udp/4051/quic-v1; the curator's default is 4050)")
 	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
 	return cmd
 }
