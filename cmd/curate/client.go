@@ -234,7 +234,7 @@ ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(add, imp, ls, rm)
+	cmd.AddCommand(add, imp, ls, rm, newPinStatusCmd(g))
 	return cmd
 }
 
