@@ -329,7 +329,7 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 	byPeer := map[string]*MemberLoad{}
 	var out []*MemberLoad
 	policy := d.auditPolicy()
-	for _, m := range d.members.List() {
+	for _, m := range d.members.ListAt(d.now()) {
 		ml := &MemberLoad{MemberInfo: m}
 		if id, err := peer.Decode(m.Peer); err == nil {
 			ml.Audits = d.memberRecord(id)

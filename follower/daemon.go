@@ -130,6 +130,9 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.store, err = store.Open(home.DatastorePath()); err != nil {
 		return nil, err
 	}
+	if err := d.checkIdentity(ctx, clusterID, checkpoint); err != nil {
+		return nil, err
+	}
 	pcfg := p2p.DefaultConfig()
 	pcfg.Listen = l.Config.Listen
 	pcfg.Bootstrap = l.Cluster.Bootstrap
