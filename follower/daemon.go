@@ -270,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "pinset", Run: d.followLoop},
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
+		{Name: "disk", Run: d.diskLoop},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/records"
@@ -153,7 +154,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 		for _, a := range signed {
 			d.noteAck(a) // our own ACK counts for us
 			if a.State == "stored" {
-				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%d bytes)", a.Shard, a.Seq, a.Bytes))
+				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%s)", a.Shard, a.Seq, humanize.IBytes(uint64(max(a.Bytes, 0)))))
 			}
 		}
 	}

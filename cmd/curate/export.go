@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -243,8 +244,8 @@ func newVerifyRecordCmd(g *globals) *cobra.Command {
 				return err
 			}
 			signer := head.Sig.Signer
-			fmt.Fprintf(g.stdout, "head:   verified from checkpoint seq %d through %d head(s); signed by curator %s\n",
-				l.Cluster.Checkpoint.Seq, hops, peer.ID(signer))
+			fmt.Fprintf(g.stdout, "head:   verified from checkpoint seq %d through %s; signed by curator %s\n",
+				l.Cluster.Checkpoint.Seq, english.Plural(hops, "head", ""), peer.ID(signer))
 			return nil
 		},
 	}

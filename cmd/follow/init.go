@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/spf13/cobra"
@@ -159,7 +160,7 @@ func newInfoCmd(g *globals, name string) *cobra.Command {
 				fmt.Fprintf(w, "nickname    %s\n", l.Config.Nickname)
 			}
 			fmt.Fprintf(w, "curators    %d at checkpoint seq %d\n", len(info.Trust), l.Cluster.Checkpoint.Seq)
-			fmt.Fprintf(w, "bootstrap   %d address(es)\n", len(info.Boot))
+			fmt.Fprintf(w, "bootstrap   %s\n", english.Plural(len(info.Boot), "address", "addresses"))
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/follower"
@@ -131,11 +132,15 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "head\tnone verified yet\n")
 	}
-	fmt.Fprintf(tw, "pins\t%d (%s) in %d shards, %s\n", s.Pinset.Pins, humanize.IBytes(uint64(max(s.Pinset.Bytes, 0))), s.Pinset.Shards, tui.PinsetState(s.Pinset))
+	fmt.Fprintf(tw, "pins\t%d (%s) in %s, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), english.Plural(s.Pinset.Shards, "shard", ""), tui.PinsetState(s.Pinset))
 	fmt.Fprintf(tw, "pledge\t%s (free %s)\n", humanize.IBytes(uint64(max(s.Pledged, 0))), humanize.IBytes(uint64(max(s.Free, 0))))
 	// A copy counts once an audit proved it: say how many do.
 	fmt.Fprintf(tw, "shards\t%s\n", tui.ShardSummary(s))
 	fmt.Fprintf(tw, "audits\t%s\n", tui.AuditSummary(s.Audits, now))
+	fmt.Fprintf(tw, "next\t%s\n", tui.NextAction(s))
+	if s.DiskError != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
+	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
 	if s.AcksPending > 0 {
 		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
