@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +25,7 @@ import (
 // runCurator initialises a curator of a new cluster and runs its daemon
 // on 127.0.0.1 until the test ends. It returns the cluster config (with
 // the daemon's address as bootstrap), the config's path and the curator.
-func runCurator(t *testing.T) (configs.Cluster, string, peer.ID) {
+func runCurator(t *testing.T) (configs.Cluster, string, peer.ID, curator.Home) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	home := curator.Home{Dir: filepath.Join(t.TempDir(), "curator")}
@@ -53,7 +54,7 @@ func runCurator(t *testing.T) (configs.Cluster, string, peer.ID) {
 	if err := configs.Save(path, &c, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return c, path, res.Curator
+	return c, path, res.Curator, home
 }
 
 // TestJoin: a follower joins from a URL and from an IPNS name with a
@@ -61,8 +62,13 @@ func runCurator(t *testing.T) (configs.Cluster, string, peer.ID) {
 // init; a folder whose cluster.json was replaced by another cluster's
 // refuses to start.
 func TestJoin(t *testing.T) {
-	cluster, cfgPath, cur := runCurator(t)
+	cluster, cfgPath, cur, curHome := runCurator(t)
 	root := t.TempDir()
+	// A second daemon on the same home says who runs it (no panic).
+	if _, err := curator.OpenDaemon(context.Background(), curHome, curator.DaemonOptions{}); !errors.Is(err, curator.ErrAlreadyRunning) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+		t.Fatalf("second curator daemon: %v", err)
+	}
 	listen := "--listen=/ip4/127.0.0.1/tcp/0"
 
 	// An http(s) URL: the config is fetched, at most 1 MiB.
