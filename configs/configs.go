@@ -149,7 +149,9 @@ type Curator struct {
 	// Admission is how offers become members: "open", "allowlist" or "manual".
 	Admission string   `json:"admission"`
 	Allowlist []string `json:"allowlist,omitempty"`
-	// MemberTTL is how long a member stays live without a fresh offer.
+	// MemberTTL is how long a member stays live without a fresh offer:
+	// a member that stops is shown offline once it passes, and the next
+	// head marks it offline.
 	MemberTTL Duration `json:"member_ttl"`
 	// ReplicationMin and ReplicationMax are the cluster's default
 	// replication bounds for new pins.
@@ -306,7 +308,7 @@ func DefaultCurator() Curator {
 		API:            "127.0.0.1:9650",
 		HeadInterval:   Duration(10 * time.Second),
 		Admission:      "open",
-		MemberTTL:      Duration(10 * time.Minute),
+		MemberTTL:      Duration(time.Minute), // three offers (DefaultFollower's OfferInterval) missed
 		ReplicationMin: 2,
 		ReplicationMax: 3,
 		AckWindow:      16,
@@ -421,7 +423,7 @@ func DefaultFollower() Follower {
 		Storage:          Pledge{Percent: 80},
 		Listen:           []string{"/ip4/0.0.0.0/tcp/4051", "/ip4/0.0.0.0/udp/4051/quic-v1"},
 		API:              "127.0.0.1:0",
-		OfferInterval:    Duration(time.Minute),
+		OfferInterval:    Duration(20 * time.Second), // within the curators' member_ttl (1 min) three times
 		FetchConcurrency: 8,
 		AckInterval:      Duration(10 * time.Minute),
 		DHT:              DefaultDHT(),

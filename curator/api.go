@@ -107,6 +107,8 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/members/{peer}/{action}", d.handleDecide)
 	mux.HandleFunc("POST /v1/publish", d.handlePublish)
 	mux.HandleFunc("POST /v1/trust", d.handleTrust)
+	mux.HandleFunc("POST /v1/record", d.handleRecord)
+	mux.HandleFunc("GET /v1/pins/{cid}", d.handlePinStatus)
 	token := d.l.Config.APIToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token != "" {

@@ -251,10 +251,7 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	nick := map[string]string{}
-	for _, m := range d.members.List() {
-		nick[m.Peer] = m.Nickname
-	}
+	nick := d.nicknames()
 	ids := make([]int64, plan.Len())
 	for i := range ids {
 		ids[i] = plan.Shard(i).ID
@@ -266,52 +263,68 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 	out := make([]ShardInfo, 0, plan.Len())
 	for i := range plan.Len() {
 		sa := plan.Shard(i)
-		si := ShardInfo{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Min: sa.Min, Max: sa.Max}
-		seen := map[peer.ID]bool{}
-		addHolder := func(p peer.ID, assigned bool) {
-			seen[p] = true
-			h := HolderInfo{Peer: p.String(), Nickname: nick[p.String()], Assigned: assigned, AckSeq: -1}
-			if a, ok := d.ackTab.get(sa.ID, p); ok {
-				h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
-				h.Current = string(a.Digest) == string(digests[sa.ID])
-				if h.State == "stored" && h.Current {
-					si.Acked++
-				}
-			}
-			d.proof(&h, p, sa.ID, digests[sa.ID])
-			if h.Proven {
-				si.Proven++
-			}
-			si.Holders = append(si.Holders, h)
-		}
-		for _, h := range sa.Holders {
-			addHolder(peer.ID(h), true)
-		}
-		d.ackTab.mu.Lock()
-		var others []peer.ID
-		for p, a := range d.ackTab.latest[sa.ID] {
-			if !seen[p] && a.State == "stored" {
-				others = append(others, p)
-			}
-		}
-		d.ackTab.mu.Unlock()
-		sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
-		for _, p := range others {
-			addHolder(p, false)
-		}
-		switch {
-		case si.Proven < si.Min:
-			si.Status = ShardBelowMin
-		case si.Proven < si.Max:
-			si.Status = ShardUnder
-		case si.Proven == si.Max:
-			si.Status = ShardAtTarget
-		default:
-			si.Status = ShardOver
-		}
-		out = append(out, si)
+		out = append(out, d.shardInfo(sa, digests[sa.ID], nick))
 	}
 	return out, nil
+}
+
+// shardInfo is one shard of the newest plan with its holders: the ones
+// the plan assigns, then any other member whose newest ACK says stored.
+// digest is the shard's present content digest; nick names members.
+func (d *Daemon) shardInfo(sa allocation.ShardAlloc, digest []byte, nick map[string]string) ShardInfo {
+	si := ShardInfo{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Min: sa.Min, Max: sa.Max}
+	seen := map[peer.ID]bool{}
+	addHolder := func(p peer.ID, assigned bool) {
+		seen[p] = true
+		h := HolderInfo{Peer: p.String(), Nickname: nick[p.String()], Assigned: assigned, AckSeq: -1}
+		if a, ok := d.ackTab.get(sa.ID, p); ok {
+			h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
+			h.Current = string(a.Digest) == string(digest)
+			if h.State == "stored" && h.Current {
+				si.Acked++
+			}
+		}
+		d.proof(&h, p, sa.ID, digest)
+		if h.Proven {
+			si.Proven++
+		}
+		si.Holders = append(si.Holders, h)
+	}
+	for _, h := range sa.Holders {
+		addHolder(peer.ID(h), true)
+	}
+	d.ackTab.mu.Lock()
+	var others []peer.ID
+	for p, a := range d.ackTab.latest[sa.ID] {
+		if !seen[p] && a.State == "stored" {
+			others = append(others, p)
+		}
+	}
+	d.ackTab.mu.Unlock()
+	sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
+	for _, p := range others {
+		addHolder(p, false)
+	}
+	switch {
+	case si.Proven < si.Min:
+		si.Status = ShardBelowMin
+	case si.Proven < si.Max:
+		si.Status = ShardUnder
+	case si.Proven == si.Max:
+		si.Status = ShardAtTarget
+	default:
+		si.Status = ShardOver
+	}
+	return si
+}
+
+// nicknames maps every member's peer ID to its nickname.
+func (d *Daemon) nicknames() map[string]string {
+	nick := map[string]string{}
+	for _, m := range d.members.List() {
+		nick[m.Peer] = m.Nickname
+	}
+	return nick
 }
 
 // MemberLoads returns every member with its assigned and ACKed bytes.
@@ -323,7 +336,7 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 	byPeer := map[string]*MemberLoad{}
 	var out []*MemberLoad
 	policy := d.auditPolicy()
-	for _, m := range d.members.List() {
+	for _, m := range d.members.ListAt(d.now()) {
 		ml := &MemberLoad{MemberInfo: m}
 		if id, err := peer.Decode(m.Peer); err == nil {
 			ml.Audits = d.memberRecord(id)

@@ -20,6 +20,7 @@ import (
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
@@ -75,8 +76,29 @@ type Daemon struct {
 	refusedOffers map[string]uint64 // offers outside the pledge policy, by reason
 	wake          chan struct{}
 
+	lock      *runlock.Lock // the home's daemon.lock, held while open
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// ErrAlreadyRunning is returned by OpenDaemon when another process runs a
+// daemon on the same home.
+var ErrAlreadyRunning = errors.New("curator: a daemon is already running")
+
+// lockDaemon takes home's daemon lock, or says which process holds it.
+func lockDaemon(home Home, now time.Time) (*runlock.Lock, error) {
+	l, err := runlock.Acquire(home.LockPath(), "opening the datastore", now)
+	var held *runlock.HeldError
+	if errors.As(err, &held) {
+		return nil, fmt.Errorf("%w (pid %d) in %s", ErrAlreadyRunning, held.Info.PID, home.Dir)
+	}
+	return l, err
+}
+
+// DaemonRunning reports whether a daemon runs on home, and its pid.
+func DaemonRunning(home Home) (int, bool) {
+	info, held, err := runlock.Read(home.LockPath())
+	return info.PID, err == nil && held
 }
 
 // OpenDaemon opens the curator in home and starts its node. Call Run, then
@@ -93,11 +115,15 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.now == nil {
 		d.now = time.Now
 	}
+	opened := d // "return nil, err" sets d to nil before this runs
 	defer func() {
 		if err != nil {
-			d.Close()
+			opened.Close()
 		}
 	}()
+	if d.lock, err = lockDaemon(home, d.now()); err != nil {
+		return nil, err
+	}
 	if d.name, err = l.ClusterName(); err != nil {
 		return nil, err
 	}
@@ -248,6 +274,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "sizecheck", Run: d.runSizeChecks},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
+		if err := d.lock.SetPhase("running", d.now()); err != nil {
+			d.log.Warn("daemon lock", "err", err)
+		}
 		if d.opt.APIReady != nil {
 			d.opt.APIReady(ln.Addr().String())
 		}
@@ -278,6 +307,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.store != nil {
 			errs = append(errs, d.store.Close())
+		}
+		if d.lock != nil {
+			errs = append(errs, d.lock.Release())
 		}
 		d.closeErr = errors.Join(errs...)
 	})

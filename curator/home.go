@@ -38,6 +38,10 @@ func (h Home) ConfigPath() string     { return filepath.Join(h.Dir, "config.json
 func (h Home) ClusterPath() string    { return filepath.Join(h.Dir, "cluster.json") }
 func (h Home) DatastorePath() string  { return filepath.Join(h.Dir, "datastore") }
 
+// LockPath is the daemon's lock file: held while a daemon runs, it names
+// its pid (internal/runlock).
+func (h Home) LockPath() string { return filepath.Join(h.Dir, "daemon.lock") }
+
 // RecordPath is where export-record writes the IPNS record file by default.
 func (h Home) RecordPath(cluster ipns.Name) string {
 	return filepath.Join(h.Dir, publish.RecordFileName(cluster))

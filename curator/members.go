@@ -143,7 +143,11 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.T
 	if ok && o.Time <= mi.OfferTime {
 		return false, nil // a replay, or an older offer arriving late
 	}
-	if err := m.pledge.check(o, held); err != nil {
+	err := m.pledge.check(o, held)
+	if err == nil {
+		err = m.nicknameFreeLocked(id, o.Nickname)
+	}
+	if err != nil {
 		if !ok {
 			if len(m.byPeer) >= maxStrangers+m.admittedLocked() {
 				return false, err // do not let refused strangers fill the registry
@@ -180,6 +184,21 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.T
 		m.version++
 	}
 	return changed, m.saveLocked(ctx, id)
+}
+
+// nicknameFreeLocked refuses a nickname another member (one not removed)
+// already uses: nicknames name members in every listing, so they are
+// unique within a cluster. The first to use a nickname keeps it.
+func (m *Members) nicknameFreeLocked(id peer.ID, nick string) error {
+	if nick == "" {
+		return nil
+	}
+	for other, mi := range m.byPeer {
+		if other != id && mi.Nickname == nick && mi.State != StateRemoved && mi.Refused == "" {
+			return fmt.Errorf("%w: nickname %q is taken by member %s; choose another (config.json: nickname)", ErrOfferRefused, nick, other)
+		}
+	}
+	return nil
 }
 
 // forgive drops the failures a curator forgave from an audit record.
@@ -245,13 +264,24 @@ func (m *Members) Version() uint64 {
 	return m.version
 }
 
-// List returns every member, sorted by peer ID.
+// List returns every member, sorted by peer ID. A member whose newest
+// offer is older than the TTL shows as offline at once, before the next
+// Expire (each head) records it.
 func (m *Members) List() []MemberInfo {
+	return m.ListAt(time.Time{})
+}
+
+// ListAt is List with the TTL judged at now (zero: not judged).
+func (m *Members) ListAt(now time.Time) []MemberInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]MemberInfo, 0, len(m.byPeer))
 	for _, mi := range m.byPeer {
-		out = append(out, *mi)
+		c := *mi
+		if !now.IsZero() && c.State == StateActive && now.Sub(c.LastSeen) > m.ttl {
+			c.State = StateOffline
+		}
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
 	return out

@@ -126,7 +126,10 @@ func TestClusterProcesses(t *testing.T) {
 	waitFor(t, 30*time.Second, "both followers as members", func() bool { s, err := curStatus(home); return err == nil && s.Members == 2 })
 	t.Logf("peak RSS: curator %d KiB, f1 %d KiB", cur.peakRSS(), f1.peakRSS())
 
-	// The curator stops. f3 joins knowing only f1's addresses.
+	// The curator stops once f1 holds its newest head (heads admitting f2
+	// may have come after the convergence above). f3 joins knowing only
+	// f1's addresses.
+	waitFor(t, time.Minute, "f1 to hold the curator's newest head", converged("f1")) // converged reads the newest into want
 	final := want
 	cur.stop(t)
 	st, err := followerStatus(root, "f1")

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/p2p"
 )
@@ -154,9 +156,12 @@ func (d *Daemon) apiHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(d.Status())
 	})
+	mux.HandleFunc("GET /v1/pins", d.handlePins)
 	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]bool{"stopping": true})
+		// The answer goes out before the server shuts down with the rest.
+		_ = http.NewResponseController(w).Flush()
 		d.mu.Lock()
 		stop := d.stop
 		d.mu.Unlock()
@@ -176,10 +181,23 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// Dial finds the control API of the follower running in h.
+// ErrStarting is returned when the follower in a data folder is still
+// opening (its API does not serve yet); the error says what it is doing.
+var ErrStarting = errors.New("follower: starting")
+
+// Dial finds the control API of the follower running in h. It returns
+// ErrNotInitialised for a folder that holds no follower, and ErrStarting
+// (with the phase) for one that is still opening.
 func Dial(h Home) (*Client, error) {
+	if !h.Initialised() {
+		return nil, fmt.Errorf("%s: %w", h.Name, ErrNotInitialised)
+	}
 	b, err := os.ReadFile(h.APIAddrPath())
 	if err != nil {
+		if info, held, _ := runlock.Read(h.LockPath()); held {
+			return nil, fmt.Errorf("%s: %w: %s (pid %d, for %s)", h.Name, ErrStarting, info.Phase, info.PID,
+				humanize.RelTime(info.Since, time.Now(), "", ""))
+		}
 		return nil, fmt.Errorf("%s: %w", h.Name, ErrNotRunning)
 	}
 	return &Client{Base: "http://" + strings.TrimSpace(string(b)), HTTP: &http.Client{Timeout: 10 * time.Second}}, nil
@@ -203,7 +221,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, json.NewDecoder(resp.Body).Decode(&s)
 }
 
-// Stop asks the follower to stop.
+// Stop asks the follower to stop. It returns once the request was
+// delivered; a connection closed by the follower shutting down counts as
+// delivered. WaitStopped waits for the process to let its folder go.
 func (c *Client) Stop(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/v1/stop", nil)
 	if err != nil {
@@ -214,5 +234,14 @@ func (c *Client) Stop(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	resp.Body.Close()
+	return nil
+}
+
+// WaitStopped waits until no follower holds h (its daemon lock is free),
+// until ctx ends.
+func WaitStopped(ctx context.Context, h Home) error {
+	if !runlock.WaitReleased(ctx, h.LockPath(), 50*time.Millisecond) {
+		return fmt.Errorf("%s: still running: %w", h.Name, ctx.Err())
+	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
@@ -83,6 +84,7 @@ type Daemon struct {
 	started  time.Time
 
 	stop      context.CancelFunc // set by Run; the API's stop calls it
+	lock      *runlock.Lock      // the folder's daemon.lock, held while open
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -108,6 +110,9 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 			opened.Close()
 		}
 	}()
+	if d.lock, err = lockFolder(home, d.now()); err != nil {
+		return nil, err
+	}
 	clusterID, err := peer.Decode(l.Cluster.ID)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.json: id: %w", err)
@@ -123,6 +128,9 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, fmt.Errorf("cluster.json: checkpoint.head: %w", err)
 	}
 	if d.store, err = store.Open(home.DatastorePath()); err != nil {
+		return nil, err
+	}
+	if err := d.checkIdentity(ctx, clusterID, checkpoint); err != nil {
 		return nil, err
 	}
 	pcfg := p2p.DefaultConfig()
@@ -156,6 +164,15 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.acks, err = d.node.JoinTopic(l.Cluster.Topics.Acks, d.book.AckValidator(), p2p.WithMaxSize(records.MaxBatchSize)); err != nil {
 		return nil, err
 	}
+	// After a crash the pinset rebuilds its index before it opens: say so
+	// to 'follow status' meanwhile.
+	phase := "opening the pinset"
+	if d.lock.Unclean {
+		phase = "rebuilding the index"
+	}
+	if err := d.lock.SetPhase(phase, d.now()); err != nil {
+		return nil, err
+	}
 	pscfg := pinset.DefaultConfig() // Writer false: a follower never writes the CRDT
 	v := pinset.NewValidator(pscfg, d.trusted)
 	if d.crdtT, err = d.node.JoinRawTopic(l.Cluster.Topics.CRDT, v.Check, p2p.WithMaxSize(pscfg.MaxBroadcastBytes)); err != nil {
@@ -176,6 +193,9 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	}
 	if d.auditSrv, err = audit.Serve(d.node.Host(), l.Cluster.ID, d.rules.Cluster, d.auditBlocks, d.trusted,
 		audit.DefaultConfig(), d.log.With("subsystem", "audit")); err != nil {
+		return nil, err
+	}
+	if err := d.lock.SetPhase("checking the stored shards", d.now()); err != nil {
 		return nil, err
 	}
 	if err := d.loadShardRecords(ctx); err != nil {
@@ -250,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "pinset", Run: d.followLoop},
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
+		{Name: "disk", Run: d.diskLoop},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {
@@ -260,6 +281,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
+		if err := d.lock.SetPhase("running", d.now()); err != nil {
+			d.log.Warn("daemon lock", "err", err)
+		}
 		d.log.Info("follower running", "peer", d.l.ID, "cluster", d.l.Cluster.Name, "api", ln.Addr().String(), "addrs", d.node.Addrs())
 	})
 }
@@ -290,6 +314,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.store != nil {
 			errs = append(errs, d.store.Close())
+		}
+		if d.lock != nil {
+			errs = append(errs, d.lock.Release())
 		}
 		d.closeErr = errors.Join(errs...)
 	})

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/trust"
 )
 
@@ -81,6 +83,16 @@ func (h Home) ClusterPath() string   { return filepath.Join(h.Dir, "cluster.json
 func (h Home) DatastorePath() string { return filepath.Join(h.Dir, "datastore") }
 func (h Home) PeersPath() string     { return filepath.Join(h.Dir, "peers.json") }
 func (h Home) APIAddrPath() string   { return filepath.Join(h.Dir, "api.addr") }
+
+// LockPath is the daemon's lock file: held while a follower runs, it
+// names its pid and what it is doing (internal/runlock).
+func (h Home) LockPath() string { return filepath.Join(h.Dir, "daemon.lock") }
+
+// Initialised reports whether h holds a follower (its config.json).
+func (h Home) Initialised() bool {
+	_, err := os.Stat(h.ConfigPath())
+	return err == nil
+}
 
 // ParseClusterConfig reads a cluster config given as a file path or as the
 // JSON text itself.
@@ -166,4 +178,24 @@ func (h Home) Load() (*Loaded, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// ErrAlreadyRunning is returned by OpenDaemon when another process runs
+// the follower of the same data folder.
+var ErrAlreadyRunning = errors.New("follower: already running")
+
+// lockFolder takes h's daemon lock, or says which process holds it.
+func lockFolder(h Home, now time.Time) (*runlock.Lock, error) {
+	l, err := runlock.Acquire(h.LockPath(), "opening the datastore", now)
+	var held *runlock.HeldError
+	if errors.As(err, &held) {
+		return nil, fmt.Errorf("%s: %w (pid %d)", h.Name, ErrAlreadyRunning, held.Info.PID)
+	}
+	return l, err
+}
+
+// Running reports whether a follower runs in h, and its pid.
+func Running(h Home) (int, bool) {
+	info, held, err := runlock.Read(h.LockPath())
+	return info.PID, err == nil && held
 }

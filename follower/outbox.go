@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
 	"github.com/pinfold/pinfold/dag"
@@ -159,7 +160,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 		for _, a := range signed {
 			d.noteAck(a) // our own ACK counts for us
 			if a.State == "stored" {
-				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%d bytes)", a.Shard, a.Seq, a.Bytes))
+				d.event("ack", fmt.Sprintf("stored shard %d at seq %d (%s)", a.Shard, a.Seq, humanize.IBytes(uint64(max(a.Bytes, 0)))))
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/dustin/go-humanize/english"
 
 	"github.com/pinfold/pinfold/curator"
 )
@@ -190,7 +191,7 @@ func (h health) histogram(bar progress.Model) []string {
 // drawn with bar at the width that fits.
 func (h health) block(total, w, height int, bar progress.Model) []string {
 	left := []string{
-		titleStyle.Render(fmt.Sprintf("shard health · %d shards", total)),
+		titleStyle.Render(fmt.Sprintf("shard health · %s", english.Plural(total, "shard", ""))),
 		fmt.Sprintf("below-min %d · under %d", h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder]),
 		fmt.Sprintf("at-target %d · over %d", h.counts[curator.ShardAtTarget], h.counts[curator.ShardOver]),
 		"under-replicated " + ibytes(h.underBytes),

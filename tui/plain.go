@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/follower"
 )
@@ -31,7 +32,7 @@ func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "head\tnone verified yet\n")
 	}
-	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), s.Pinset.Shards, PinsetState(s.Pinset))
+	fmt.Fprintf(tw, "pinset\t%s (%s) in %s, %s\n", english.Plural(int(s.Pinset.Pins), "pin", ""), ibytes(s.Pinset.Bytes), english.Plural(s.Pinset.Shards, "shard", ""), PinsetState(s.Pinset))
 	fmt.Fprintf(tw, "network\tpeers %d, curators %d/%d reachable\n", s.Peers, Reachable(s.Curators), len(s.Curators))
 	fmt.Fprintf(tw, "storage\tpledged %s, assigned %s, stored %s, free disk %s\n", ibytes(s.Pledged), ibytes(s.Assigned), ibytes(s.Stored), ibytes(s.Free))
 	if s.DiskError != "" {
@@ -109,7 +110,7 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "head\tnone verified yet\n")
 	}
-	fmt.Fprintf(tw, "pinset\t%d pins (%s) in %d shards\n", s.Pins, ibytes(s.Bytes), s.Shards)
+	fmt.Fprintf(tw, "pinset\t%s (%s) in %s\n", english.Plural(int(s.Pins), "pin", ""), ibytes(s.Bytes), english.Plural(s.Shards, "shard", ""))
 	fmt.Fprintf(tw, "network\tpeers %d, members %d, curators %d, pending log %d\n", s.Peers, s.Members, len(s.Curators), s.PendingLog)
 	if err := tw.Flush(); err != nil {
 		return err
@@ -136,7 +137,7 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 		if i == maxHistogram {
 			label += "+"
 		}
-		fmt.Fprintf(w, "  %s proven holders: %d shards\n", label, n)
+		fmt.Fprintf(w, "  %s proven holders: %s\n", label, english.Plural(n, "shard", ""))
 	}
 	fmt.Fprintf(w, "  copies %s\n", h.claimsLine())
 	if err := printFailedCopies(w, snap.Shards, now); err != nil {

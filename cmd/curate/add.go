@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,13 @@ so a large folder spreads over many shards.`,
 			if err != nil {
 				return err
 			}
-			res, err := c.AddContent(cmd.Context(), curator.AddRequest{Path: args[0], Each: perEntry, Name: name})
+			// The daemon reads the path: make it absolute here, where the
+			// user typed it relative to their own folder.
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := c.AddContent(cmd.Context(), curator.AddRequest{Path: path, Each: perEntry, Name: name})
 			if err != nil {
 				return err
 			}

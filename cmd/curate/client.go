@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/configs"
@@ -61,11 +62,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 			} else {
 				fmt.Fprintf(w, "head\tnone verified yet\n")
 			}
-			fmt.Fprintf(w, "pins\t%d (%s) in %d shards\n", s.Pins, humanize.IBytes(uint64(s.Bytes)), s.Shards)
+			fmt.Fprintf(w, "pins\t%d (%s) in %s\n", s.Pins, ibytes(s.Bytes), english.Plural(s.Shards, "shard", ""))
 			fmt.Fprintf(w, "members\t%d\n", s.Members)
 			fmt.Fprintf(w, "curators\t%s\n", strings.Join(s.Curators, ", "))
 			fmt.Fprintf(w, "peers\t%d connected\n", s.Peers)
-			fmt.Fprintf(w, "pending log\t%d record(s) for the next head\n", s.PendingLog)
+			fmt.Fprintf(w, "pending log\t%s for the next head\n", english.Plural(s.PendingLog, "record", ""))
 			if len(s.SizeChecks) > 0 {
 				var parts []string
 				for _, k := range []string{curator.CheckPending, curator.CheckOK, curator.CheckMismatch, curator.CheckUnreachable, curator.CheckFailed} {
@@ -146,7 +147,7 @@ changed: fix it with 'curate pin rm' then 'curate pin add' without --size.`,
 				fmt.Fprintf(g.stdout, "%s is already pinned\n", args[0])
 			case len(res.Walked) > 0:
 				w := res.Walked[0]
-				fmt.Fprintf(g.stdout, "pinned %s: %s (%d bytes) in %d blocks, walked from the network\n", args[0], ibytes(w.Size), w.Size, w.Blocks)
+				fmt.Fprintf(g.stdout, "pinned %s: %s (%d bytes) in %s, walked from the network\n", args[0], ibytes(w.Size), w.Size, english.Plural(int(w.Blocks), "block", ""))
 			default:
 				fmt.Fprintf(g.stdout, "pinned %s; its size is checked in the background (see 'curate pin ls')\n", args[0])
 			}
@@ -237,7 +238,7 @@ ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(add, imp, ls, rm)
+	cmd.AddCommand(add, imp, ls, rm, newPinStatusCmd(g))
 	return cmd
 }
 
@@ -360,7 +361,7 @@ func importPins(cmd *cobra.Command, g *globals, c *curator.Client, path string, 
 		fmt.Fprintf(g.stderr, "\n(resumed after line %d)", skip)
 	}
 	fmt.Fprintf(g.stderr, "\n")
-	fmt.Fprintf(g.stdout, "imported %s: %d pins added, %d already present, in %s\n", path, added, present, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(g.stdout, "imported %s: %s added, %d already present, in %s\n", path, english.Plural(added, "pin", ""), present, time.Since(start).Round(time.Millisecond))
 	if err := os.Remove(progressPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

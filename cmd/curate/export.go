@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -62,7 +64,17 @@ instead of the genesis head.`,
 				}
 			}
 			cluster.Bootstrap = slices.Compact(slices.Sorted(slices.Values(cluster.Bootstrap)))
-			if latest {
+			if latest && daemonUp(l.Home) {
+				// The daemon holds the datastore: ask it for its newest head.
+				s, err := curator.NewClient(l).Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if s.Head == nil {
+					return errors.New("export-config: the daemon has no verified head yet")
+				}
+				cluster.Checkpoint = configs.Checkpoint{Head: s.Head.CID, Seq: s.Head.Seq, Trust: s.Curators}
+			} else if latest {
 				st, err := curator.OpenStore(l.Home.DatastorePath())
 				if err != nil {
 					return err
@@ -99,6 +111,12 @@ instead of the genesis head.`,
 	return cmd
 }
 
+// daemonUp reports whether a daemon holds the home's datastore.
+func daemonUp(h curator.Home) bool {
+	_, up := curator.DaemonRunning(h)
+	return up
+}
+
 func peerStrings(ids [][]byte) []string {
 	out := make([]string, 0, len(ids))
 	for _, b := range ids {
@@ -129,6 +147,22 @@ or imported into any IPFS node ('ipfs routing put').`,
 			if err != nil {
 				return err
 			}
+			if out == "" {
+				out = l.Home.RecordPath(name)
+			}
+			if daemonUp(l.Home) {
+				// The daemon holds the datastore: it signs the record.
+				res, err := curator.NewClient(l).ExportRecord(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("export-record through the running daemon: %w", err)
+				}
+				if err := publish.WriteRecordFile(out, res.Record); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "record for head %s (seq %d) written to %s, valid until %s (signed by the running daemon)\n",
+					res.Head, res.Seq, out, res.EOL.UTC().Format(time.RFC3339))
+				return nil
+			}
 			st, err := curator.OpenStore(l.Home.DatastorePath())
 			if err != nil {
 				return err
@@ -146,9 +180,6 @@ or imported into any IPFS node ('ipfs routing put').`,
 			rec, err := publish.BuildRecord(l.ClusterKey, c, uint64(sh.Head.Seq), time.Now(), cfg)
 			if err != nil {
 				return err
-			}
-			if out == "" {
-				out = l.Home.RecordPath(name)
 			}
 			if err := publish.WriteRecordFile(out, rec.Raw); err != nil {
 				return err
@@ -182,6 +213,9 @@ func newVerifyRecordCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "record: valid for cluster %s: head %s, seq %d, valid until %s\n",
 				name, rec.Head, rec.Seq, rec.EOL.UTC().Format(time.RFC3339))
+			if pid, up := curator.DaemonRunning(l.Home); up {
+				return fmt.Errorf("verify-record: the trust chain is in the datastore, which the running daemon (pid %d) holds: stop it ('kill %d') or verify with another curator home", pid, pid)
+			}
 			st, err := curator.OpenStore(l.Home.DatastorePath())
 			if err != nil {
 				return err
@@ -210,8 +244,8 @@ func newVerifyRecordCmd(g *globals) *cobra.Command {
 				return err
 			}
 			signer := head.Sig.Signer
-			fmt.Fprintf(g.stdout, "head:   verified from checkpoint seq %d through %d head(s); signed by curator %s\n",
-				l.Cluster.Checkpoint.Seq, hops, peer.ID(signer))
+			fmt.Fprintf(g.stdout, "head:   verified from checkpoint seq %d through %s; signed by curator %s\n",
+				l.Cluster.Checkpoint.Seq, english.Plural(hops, "head", ""), peer.ID(signer))
 			return nil
 		},
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/internal/cmdline"
 )
 
 func main() {
@@ -90,5 +92,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newJoinCmd(g),
 		newDashboardCmd(g),
 	)
+	root.Version = cmdline.Version()
+	root.SetVersionTemplate("curate {{.Version}}\n")
+	cmdline.Strict(root, func(err error) error { return usageError{err} })
 	return root
 }

@@ -138,6 +138,15 @@ func TestUsageErrors(t *testing.T) {
 	if _, err := runCurate(t, "--home", t.TempDir(), "export-config"); !errors.Is(err, curator.ErrNotInitialised) {
 		t.Fatalf("export-config on an empty home: %v", err)
 	}
+	// Unknown subcommands are usage errors (exit status 2), not help.
+	for _, args := range [][]string{{"pin", "bogus"}, {"members", "rm"}, {"bogus"}, {"pin", "status"}} {
+		if out, err := runCurate(t, args...); !errors.As(err, &ue) {
+			t.Errorf("%v: %v, want a usage error\n%s", args, err, out)
+		}
+	}
+	if out, err := runCurate(t, "--version"); err != nil || !strings.HasPrefix(out, "curate github.com/pinfold/pinfold ") || !strings.Contains(out, "commit") {
+		t.Errorf("--version: %v\n%s", err, out)
+	}
 }
 
 func TestBrokenConfigFile(t *testing.T) {

@@ -47,6 +47,10 @@ func serveStatus(t *testing.T, dir string, st follower.Status, onRequest func(n 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// A config.json marks the folder as holding a follower.
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	if err := os.WriteFile(filepath.Join(dir, "api.addr"), []byte(addr+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -55,8 +59,8 @@ func serveStatus(t *testing.T, dir string, st follower.Status, onRequest func(n 
 
 func TestDashboardPlain(t *testing.T) {
 	root := t.TempDir()
-	if _, err := runFollow(t, "--root", root, "demo", "dashboard"); !errors.Is(err, follower.ErrNotRunning) {
-		t.Fatalf("no follower: %v, want ErrNotRunning", err)
+	if _, err := runFollow(t, "--root", root, "demo", "dashboard"); !errors.Is(err, follower.ErrNotInitialised) {
+		t.Fatalf("no follower: %v, want ErrNotInitialised", err)
 	}
 	fakeFollower(t, filepath.Join(root, "demo"), nil)
 	// Standard output is not a terminal here: the dashboard prints text.

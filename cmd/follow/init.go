@@ -3,7 +3,12 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/dustin/go-humanize/english"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/spf13/cobra"
 
@@ -19,18 +24,60 @@ func newInitCmd(g *globals, name string) *cobra.Command {
 		domain   string
 		listen   []string
 		ipfsAPI  string
+		boot     []string
+		trustID  string
+		offline  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "init <cluster-config>",
-		Short: "Join cluster " + name + " from its config (a file, or the JSON text)",
-		Long: `Join a cluster from the config its curators export ('curate export-config'):
-a file path, or the JSON text itself. Creates this follower's key and its data
-folder <root>/<cluster>, with a config.json you can read and edit.`,
+		Use:   "init <cluster-config | URL | IPNS name>",
+		Short: "Join cluster " + name + " from its config (a file, a URL, the JSON text) or its IPNS name",
+		Long: `Join a cluster. Creates this follower's key and its data folder
+<root>/<cluster>, with a config.json you can read and edit. The cluster is
+given as one of:
+
+  a file or the JSON text   the config its curators export ('curate export-config')
+  an http(s) URL            where they publish that config (fetched within 10 s, at most 1 MiB)
+  an IPNS name (k51…)       with --bootstrap (one or more peers of the cluster) and
+                            --trust (the peer ID of a curator you trust)
+
+Trust comes from the config's checkpoint: the head, and the curator keys,
+that every later head must descend from. An IPNS name names only the
+cluster key, which signs nothing but IPNS records: whoever holds it could
+point the name at a chain of its own, so the name alone is no trust root.
+Joining by name therefore takes the peer ID of one curator you trust,
+obtained the way you obtained the name: the newest head the bootstrap
+peers hold must be signed by that curator, and it becomes the checkpoint.
+
+Unless --offline, init asks the config's bootstrap peers for the
+cluster's newest head, and refuses a config none of whose reachable peers
+serve its cluster (a mistyped or altered cluster id). With no peer
+reachable it warns and goes on.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cluster, err := follower.ParseClusterConfig(args[0])
+			opt := follower.JoinOptions{Bootstrap: boot}
+			if trustID != "" {
+				id, err := peer.Decode(trustID)
+				if err != nil {
+					return usageError{fmt.Errorf("--trust %q: %w", trustID, err)}
+				}
+				opt.Trust = id
+			}
+			cluster, err := follower.LoadClusterConfig(cmd.Context(), args[0], opt)
 			if err != nil {
 				return err
+			}
+			cluster.Bootstrap = slices.Compact(slices.Sorted(slices.Values(append(cluster.Bootstrap, boot...))))
+			if err := cluster.Validate(); err != nil {
+				return err
+			}
+			if !offline {
+				err := follower.CheckClusterOnline(cmd.Context(), cluster, follower.JoinOptions{})
+				switch {
+				case errors.Is(err, follower.ErrNoPeers):
+					fmt.Fprintf(g.stderr, "warning: could not check the cluster online (%v); joining anyway\n", err)
+				case err != nil:
+					return err
+				}
 			}
 			cfg := configs.DefaultFollower()
 			if storage != "" {
@@ -68,6 +115,9 @@ folder <root>/<cluster>, with a config.json you can read and edit.`,
 	f.StringVar(&nickname, "nickname", "", "name shown to curators")
 	f.StringVar(&domain, "domain", "", "failure-domain tag (region, organisation)")
 	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4051, /ip4/0.0.0.0/udp/4051/quic-v1; the curator's default is 4050)")
+	f.StringSliceVar(&boot, "bootstrap", nil, "peers of the cluster, /ip4/…/tcp/…/p2p/<peer ID> (required with an IPNS name)")
+	f.StringVar(&trustID, "trust", "", "peer ID of a curator you trust (required with an IPNS name)")
+	f.BoolVar(&offline, "offline", false, "do not check the config against the cluster's peers")
 	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
 	return cmd
 }
@@ -110,7 +160,7 @@ func newInfoCmd(g *globals, name string) *cobra.Command {
 				fmt.Fprintf(w, "nickname    %s\n", l.Config.Nickname)
 			}
 			fmt.Fprintf(w, "curators    %d at checkpoint seq %d\n", len(info.Trust), l.Cluster.Checkpoint.Seq)
-			fmt.Fprintf(w, "bootstrap   %d address(es)\n", len(info.Boot))
+			fmt.Fprintf(w, "bootstrap   %s\n", english.Plural(len(info.Boot), "address", "addresses"))
 			return nil
 		},
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/internal/cmdline"
 )
 
 func main() {
@@ -53,8 +54,40 @@ func (g *globals) followRoot() follower.Root { return follower.Root{Dir: g.root}
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g := &globals{root: follower.DefaultRoot().Dir, stdout: stdout, stderr: stderr}
 	top := newTopCmd(g)
+	// Shell completion asks "__complete <words…>": the words decide which
+	// tree completes them, as they would decide which tree runs them.
+	var complete []string
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		complete, args = args[:1], args[1:]
+	}
 	// The cluster name comes first, before its command, as in
 	// ipfs-cluster-follow. Flags before it (--root) belong to the top level.
+	i := clusterArg(args)
+	// A cluster may share its name with a top-level command ("demo"): a
+	// cluster command after it decides. While completing, the last word
+	// is still being typed: it names nothing yet.
+	last := len(args)
+	if complete != nil {
+		last--
+	}
+	if i < last && (!isTopCommand(top, args[i]) || (i+1 < last && isClusterCommand(g, args[i+1]))) {
+		if complete == nil && i == len(args)-1 && !isTopCommand(top, args[i]) {
+			if err := g.checkCluster(args[:i], args[i]); err != nil {
+				return err
+			}
+		}
+		cl := newClusterCmd(g, args[i])
+		rest := append(append(append([]string{}, complete...), args[:i]...), args[i+1:]...)
+		cl.SetArgs(rest)
+		return cl.ExecuteContext(ctx)
+	}
+	top.SetArgs(append(complete, args...))
+	return top.ExecuteContext(ctx)
+}
+
+// clusterArg returns the index of the first word that is not a flag (or
+// the value of --root).
+func clusterArg(args []string) int {
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
 		if args[i] == "--root" && i+1 < len(args) {
@@ -62,17 +95,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		i++
 	}
-	// A cluster may share its name with a top-level command ("demo"): a
-	// cluster command after it decides.
-	if i < len(args) && (!isTopCommand(top, args[i]) || (i+1 < len(args) && isClusterCommand(g, args[i+1]))) {
-		cl := newClusterCmd(g, args[i])
-		pre := args[:i]
-		rest := append(append([]string{}, pre...), args[i+1:]...)
-		cl.SetArgs(rest)
-		return cl.ExecuteContext(ctx)
+	return i
+}
+
+// checkCluster refuses 'follow <word>' alone when word is neither a
+// command nor a cluster followed under the root (pre holds the flags
+// before it): a typo is a usage error, not a help page.
+func (g *globals) checkCluster(pre []string, word string) error {
+	root := g.root
+	for j := 0; j+1 < len(pre); j++ {
+		if pre[j] == "--root" {
+			root = pre[j+1]
+		}
 	}
-	top.SetArgs(args)
-	return top.ExecuteContext(ctx)
+	if h, err := (follower.Root{Dir: root}).Home(word); err == nil && h.Initialised() {
+		return nil
+	}
+	names, _ := follower.Root{Dir: root}.List()
+	known := "none"
+	if len(names) > 0 {
+		known = strings.Join(names, ", ")
+	}
+	return usageError{fmt.Errorf("unknown command or cluster %q (clusters followed under %s: %s; see 'follow --help')", word, root, known)}
 }
 
 func isClusterCommand(g *globals, name string) bool {
@@ -90,7 +134,7 @@ func isTopCommand(top *cobra.Command, name string) bool {
 			return true
 		}
 	}
-	return name == "help" || name == "completion"
+	return name == "help" || name == "completion" || name == cobra.ShellCompRequestCmd || name == cobra.ShellCompNoDescRequestCmd
 }
 
 func baseCmd(g *globals, use, short string) *cobra.Command {
@@ -112,13 +156,45 @@ func newTopCmd(g *globals) *cobra.Command {
   follow <cluster> info                    show this follower's identity and settings
   follow list                              list every cluster followed
   follow demo                              run a local demo cluster`
-	top.AddCommand(newListCmd(g), newDemoCmd(g))
+	top.AddCommand(newListCmd(g), newDemoCmd(g), newVersionCmd(g))
+	top.Version = cmdline.Version()
+	top.SetVersionTemplate("follow {{.Version}}\n")
+	// Completing the first word offers the clusters followed besides the
+	// commands.
+	top.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names, _ := g.followRoot().List()
+		var out []cobra.Completion
+		for _, n := range names {
+			if strings.HasPrefix(n, toComplete) {
+				out = append(out, cobra.CompletionWithDesc(n, "cluster followed"))
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+	cmdline.Strict(top, func(err error) error { return usageError{err} })
 	return top
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the module version and the commit this follow was built from",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(g.stdout, "follow %s\n", cmdline.Version())
+			return nil
+		},
+	}
 }
 
 func newClusterCmd(g *globals, name string) *cobra.Command {
 	c := baseCmd(g, "follow "+name, "Commands for cluster "+name)
-	c.AddCommand(newInitCmd(g, name), newInfoCmd(g, name), newRunCmd(g, name), newStatusCmd(g, name), newStopCmd(g, name), newDashboardCmd(g, name))
+	c.AddCommand(newInitCmd(g, name), newInfoCmd(g, name), newRunCmd(g, name), newStatusCmd(g, name), newStopCmd(g, name),
+		newDashboardCmd(g, name), newPinsCmd(g, name))
+	cmdline.Strict(c, func(err error) error { return usageError{err} })
 	return c
 }
 

@@ -125,3 +125,40 @@ func TestBitswapStatusLine(t *testing.T) {
 		t.Errorf("bitswapLine with renewals only = %q", got)
 	}
 }
+
+// TestCommandLine: version, unknown commands and clusters, completion.
+func TestCommandLine(t *testing.T) {
+	root := t.TempDir()
+	var ue usageError
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, err := runFollow(t, args...)
+		if err != nil || !strings.HasPrefix(out, "follow github.com/pinfold/pinfold ") || !strings.Contains(out, "commit") || strings.Contains(out, "Usage") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := runFollow(t, "--root", root, "nosuch"); !errors.As(err, &ue) || !strings.Contains(err.Error(), `unknown command or cluster "nosuch"`) {
+		t.Errorf("unknown word: %v\n%s", err, out)
+	}
+	if out, err := runFollow(t, "--root", root, "mirror", "bogus"); !errors.As(err, &ue) || !strings.Contains(err.Error(), `unknown command "bogus"`) {
+		t.Errorf("unknown cluster command: %v\n%s", err, out)
+	}
+	if out, err := runFollow(t, "--root", root, "mirror", "init", newCluster(t)); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	// The first word completes to commands and clusters; after a cluster,
+	// to its commands.
+	out, err := runFollow(t, "__complete", "--root", root, "")
+	if err != nil || !strings.Contains(out, "mirror\tcluster followed") || !strings.Contains(out, "demo\tRun a local demo") {
+		t.Errorf("complete the first word: %v\n%s", err, out)
+	}
+	out, err = runFollow(t, "__complete", "--root", root, "mirror", "st")
+	if err != nil || !strings.Contains(out, "status\t") || !strings.Contains(out, "stop\t") || strings.Contains(out, "mirror") {
+		t.Errorf("complete a cluster command: %v\n%s", err, out)
+	}
+	if out, err := runFollow(t, "--root", root, "mirror", "stop"); !errors.Is(err, follower.ErrNotRunning) {
+		t.Errorf("stop, not running: %v\n%s", err, out)
+	}
+	if out, err := runFollow(t, "--root", root, "nosuch", "status"); !errors.Is(err, follower.ErrNotInitialised) {
+		t.Errorf("status of an unknown cluster: %v\n%s", err, out)
+	}
+}

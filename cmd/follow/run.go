@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/follower"
@@ -90,6 +95,15 @@ func newStatusCmd(g *globals, name string) *cobra.Command {
 				return usageError{err}
 			}
 			c, err := follower.Dial(home)
+			if errors.Is(err, follower.ErrStarting) {
+				// Not serving yet, but on its way: say what it is doing.
+				if asJSON {
+					return printJSON(g, map[string]string{"cluster": name, "state": "starting", "detail": err.Error()})
+				}
+				_, phase, _ := strings.Cut(err.Error(), follower.ErrStarting.Error()+": ")
+				fmt.Fprintf(g.stdout, "cluster %s: starting: %s\n", name, phase)
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -118,11 +132,15 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "head\tnone verified yet\n")
 	}
-	fmt.Fprintf(tw, "pins\t%d (%s) in %d shards, %s\n", s.Pinset.Pins, humanize.IBytes(uint64(max(s.Pinset.Bytes, 0))), s.Pinset.Shards, tui.PinsetState(s.Pinset))
+	fmt.Fprintf(tw, "pins\t%d (%s) in %s, %s\n", s.Pinset.Pins, ibytes(s.Pinset.Bytes), english.Plural(s.Pinset.Shards, "shard", ""), tui.PinsetState(s.Pinset))
 	fmt.Fprintf(tw, "pledge\t%s (free %s)\n", humanize.IBytes(uint64(max(s.Pledged, 0))), humanize.IBytes(uint64(max(s.Free, 0))))
 	// A copy counts once an audit proved it: say how many do.
 	fmt.Fprintf(tw, "shards\t%s\n", tui.ShardSummary(s))
 	fmt.Fprintf(tw, "audits\t%s\n", tui.AuditSummary(s.Audits, now))
+	fmt.Fprintf(tw, "next\t%s\n", tui.NextAction(s))
+	if s.DiskError != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
+	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
 	if s.AcksPending > 0 {
 		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
@@ -144,26 +162,48 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 }
 
 func newStopCmd(g *globals, name string) *cobra.Command {
-	return &cobra.Command{
+	var wait time.Duration
+	cmd := &cobra.Command{
 		Use:   "stop",
-		Short: "Stop the running follower",
+		Short: "Stop the running follower and wait until it has stopped",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			home, err := g.followRoot().Home(name)
 			if err != nil {
 				return usageError{err}
 			}
+			if !home.Initialised() {
+				return fmt.Errorf("%s: %w", name, follower.ErrNotInitialised)
+			}
+			pid, running := follower.Running(home)
+			if !running {
+				return fmt.Errorf("%s: %w", name, follower.ErrNotRunning)
+			}
 			c, err := follower.Dial(home)
-			if err != nil {
+			if err == nil {
+				// A connection the follower closes while it shuts down is
+				// no failure: whether it stopped is what counts.
+				err = c.Stop(cmd.Context())
+			}
+			if err != nil && !errors.Is(err, follower.ErrStarting) && !errors.Is(err, follower.ErrNotRunning) {
 				return err
 			}
-			if err := c.Stop(cmd.Context()); err != nil {
-				return err
+			if err != nil { // still opening, no API yet: signal it instead
+				if p, ferr := os.FindProcess(pid); ferr == nil {
+					_ = p.Signal(syscall.SIGTERM)
+				}
 			}
-			fmt.Fprintf(g.stdout, "follower of %s stopping\n", name)
+			wctx, cancel := context.WithTimeout(cmd.Context(), wait)
+			defer cancel()
+			if err := follower.WaitStopped(wctx, home); err != nil {
+				return fmt.Errorf("asked the follower (pid %d) to stop, but it is %w", pid, err)
+			}
+			fmt.Fprintf(g.stdout, "follower of %s stopped\n", name)
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for the follower to stop")
+	return cmd
 }
 
 // bitswapLine summarises the bitswap liars caught and the stalled

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/ledger"
 )
 
@@ -35,11 +37,31 @@ func auditedStatus() follower.Status {
 
 func TestStatusText(t *testing.T) {
 	root := t.TempDir()
-	if _, err := runFollow(t, "--root", root, "demo", "status"); !errors.Is(err, follower.ErrNotRunning) {
-		t.Fatalf("no follower: %v, want ErrNotRunning", err)
+	if _, err := runFollow(t, "--root", root, "demo", "status"); !errors.Is(err, follower.ErrNotInitialised) {
+		t.Fatalf("no follower: %v, want ErrNotInitialised", err)
 	}
-	serveStatus(t, filepath.Join(root, "demo"), auditedStatus(), nil)
+	dir := filepath.Join(root, "demo")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runFollow(t, "--root", root, "demo", "status"); !errors.Is(err, follower.ErrNotRunning) {
+		t.Fatalf("follower not started: %v, want ErrNotRunning", err)
+	}
+	// Opening, before its API serves: status says what it is doing.
+	lock, err := runlock.Acquire(follower.Home{Dir: dir, Name: "demo"}.LockPath(), "rebuilding the index", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := runFollow(t, "--root", root, "demo", "status")
+	if err != nil || !strings.Contains(out, "cluster demo: starting: rebuilding the index (pid ") {
+		t.Fatalf("starting follower: %v\n%s", err, out)
+	}
+	lock.Release()
+	serveStatus(t, dir, auditedStatus(), nil)
+	out, err = runFollow(t, "--root", root, "demo", "status")
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
