@@ -3,6 +3,8 @@ package follower
 import (
 	"sync"
 	"time"
+
+	"github.com/dustin/go-humanize/english"
 )
 
 // Event is one line of the follower's recent history, for status and the
@@ -37,3 +39,6 @@ func (d *Daemon) Events() []Event {
 	defer d.events.mu.Unlock()
 	return append([]Event(nil), d.events.list...)
 }
+
+// plural is "1 pin", "2 pins": counts in events read the same everywhere.
+func plural(n int, unit string) string { return english.Plural(n, unit, "") }

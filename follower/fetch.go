@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"slices"
 	"time"
 
@@ -170,9 +171,9 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 	}
 	s.mu.Unlock()
 	if old.Stored {
-		d.event("fetch", fmt.Sprintf("shard %d changed: fetching its new content, %d pins, %d bytes", id, len(pins), declared))
+		d.event("fetch", fmt.Sprintf("shard %d changed: fetching its new content, %s, %s", id, plural(len(pins), "pin"), humanize.IBytes(uint64(max(declared, 0)))))
 	} else {
-		d.event("fetch", fmt.Sprintf("fetching shard %d: %d pins, %d bytes", id, len(pins), declared))
+		d.event("fetch", fmt.Sprintf("fetching shard %d: %s, %s", id, plural(len(pins), "pin"), humanize.IBytes(uint64(max(declared, 0)))))
 	}
 
 	var done content.Stat
@@ -197,7 +198,7 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 		return err
 	}
 	d.markStored(stored)
-	d.event("stored", fmt.Sprintf("shard %d stored: %d bytes in %d blocks", id, stored.Bytes, stored.Blocks))
+	d.event("stored", fmt.Sprintf("shard %d stored: %s in %s", id, humanize.IBytes(uint64(max(stored.Bytes, 0))), plural(int(stored.Blocks), "block")))
 	return nil
 }
 
@@ -283,7 +284,7 @@ func (d *Daemon) checkContent(ctx context.Context) error {
 			}
 		}
 		s.mu.Unlock()
-		d.event("changed", fmt.Sprintf("shard %d changed in the pinset: %d pins now, %d stored; fetching it again", rec.ID, a.Pins, len(rec.Pins)))
+		d.event("changed", fmt.Sprintf("shard %d changed in the pinset: %s now, %d stored; fetching it again", rec.ID, plural(int(a.Pins), "pin"), len(rec.Pins)))
 	}
 	if changed > 0 {
 		d.fetchWake()
@@ -326,7 +327,7 @@ func (d *Daemon) releaseReplaced(ctx context.Context) error {
 			s.records[rec.ID] = &rec
 		}
 		s.mu.Unlock()
-		d.event("drop", fmt.Sprintf("shard %d: pins it no longer holds released, %d bytes freed", rec.ID, freed))
+		d.event("drop", fmt.Sprintf("shard %d: pins it no longer holds released, %s freed", rec.ID, humanize.IBytes(uint64(max(freed, 0)))))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"slices"
 	"sort"
 	"strconv"
@@ -260,7 +261,7 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 		}
 	}
 	s.rows = rows
-	d.event("assignment", fmt.Sprintf("head seq %d: %d shard(s) assigned", v.Head.Seq, len(mineIDs)))
+	d.event("assignment", fmt.Sprintf("head seq %d: %s assigned", v.Head.Seq, plural(len(mineIDs), "shard")))
 	return nil
 }
 
@@ -443,7 +444,7 @@ func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
 	delete(s.ackedDigest, rec.ID)
 	delete(s.stale, rec.ID)
 	s.mu.Unlock()
-	d.event("drop", fmt.Sprintf("shard %d released, %d bytes freed", rec.ID, freed))
+	d.event("drop", fmt.Sprintf("shard %d released, %s freed", rec.ID, humanize.IBytes(uint64(max(freed, 0)))))
 	return nil
 }
 
