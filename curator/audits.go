@@ -111,7 +111,13 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 	cfg := d.l.Config.Audit
 	now := d.now()
 	var holdings []ledger.Holding
-	d.chain.Read(func(l *ledger.Ledger) { holdings = l.Snapshot().Holdings })
+	d.chain.Read(func(l *ledger.Ledger) {
+		l.Each(func(h ledger.Holding) {
+			if h.State == ledger.Stored {
+				holdings = append(holdings, h)
+			}
+		})
+	})
 	plan, _, err := d.plan(ctx)
 	if err != nil {
 		return

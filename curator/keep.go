@@ -31,11 +31,11 @@ func (d *Daemon) keepEstablished(ctx context.Context, members []dag.Member, shar
 	var holdings map[int64][]ledger.Holding
 	d.chain.Read(func(l *ledger.Ledger) {
 		holdings = map[int64][]ledger.Holding{}
-		for _, h := range l.Snapshot().Holdings {
+		l.Each(func(h ledger.Holding) {
 			if h.State == ledger.Stored && good[h.Peer] && h.Proven(h.Digest) {
 				holdings[h.Shard] = append(holdings[h.Shard], h)
 			}
-		}
+		})
 	})
 	out := pinEstablished(plan, holdings, func(id int64) []byte { return d.shardDigest(ctx, id) },
 		func(id int64) bool { return d.holdsShard(ctx, id) })

@@ -40,39 +40,60 @@ func membersAudits(home string) (map[string]memberAudits, error) {
 	return m, nil
 }
 
+// auditedCluster writes an archive of files random files of size bytes,
+// inits a curator (heads every 300 ms, replication repl, the given shard
+// size and audit settings over the defaults), starts its daemon, adds the
+// archive and exports the join config. It returns the test folder, the
+// curator's home, the followers' root and the config's path.
+func auditedCluster(t *testing.T, name string, files int, size int64, shardSize string, repl int, auditCfg map[string]any) (dir, home, root, cfgPath string) {
+	t.Helper()
+	dir = t.TempDir()
+	home = filepath.Join(dir, "curator")
+	root = filepath.Join(dir, "followers")
+	archive := filepath.Join(dir, "archive")
+	if err := os.MkdirAll(archive, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		f, err := os.Create(filepath.Join(archive, fmt.Sprintf("part-%d.bin", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.CopyN(f, rand.Reader, size)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	run(t, "curate", "--home", home, "init", name, "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
+		"--head-interval", "300ms", "--replication-min", fmt.Sprint(repl), "--replication-max", fmt.Sprint(repl), "--shard-size", shardSize)
+	editJSON(t, filepath.Join(home, "config.json"), func(m map[string]any) {
+		a, _ := m["audit"].(map[string]any)
+		if a == nil {
+			a = map[string]any{}
+			m["audit"] = a
+		}
+		for k, v := range auditCfg {
+			a[k] = v
+		}
+	})
+	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
+	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
+	run(t, "curate", "--home", home, "add", archive, "--each")
+	cfgPath = filepath.Join(dir, "cluster.json")
+	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
+	return dir, home, root, cfgPath
+}
+
 // TestSilentHolderGrace runs the real binaries: a holder frozen (SIGSTOP)
 // for less than the audit grace period is asked again when it thaws and
 // passes, with no failure recorded; frozen for longer than the grace, the
 // audit fails for silence and the member is marked failing.
 func TestSilentHolderGrace(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	home := filepath.Join(dir, "curator")
-	root := filepath.Join(dir, "followers")
-	archive := filepath.Join(dir, "archive")
-	if err := os.MkdirAll(archive, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(filepath.Join(archive, "data.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(f, rand.Reader, 2<<20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	run(t, "curate", "--home", home, "init", "grace", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
-		"--head-interval", "300ms", "--replication-min", "1", "--replication-max", "1", "--shard-size", "4MiB")
-	editJSON(t, filepath.Join(home, "config.json"), func(m map[string]any) {
-		m["audit"] = map[string]any{"interval": "1s", "samples": 2, "timeout": "1s", "grace": "8s",
-			"fail_after": 1, "remove_after": 3, "probation_start": "1GiB", "concurrency": 4}
-	})
-	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
-	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
-	run(t, "curate", "--home", home, "add", archive, "--each")
-	cfgPath := filepath.Join(dir, "cluster.json")
-	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
+	dir, home, root, cfgPath := auditedCluster(t, "grace", 1, 2<<20, "4MiB", 1,
+		map[string]any{"interval": "1s", "samples": 2, "timeout": "1s", "grace": "8s"})
 	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "64MiB", "--listen", "/ip4/127.0.0.1/tcp/0")
 	f1 := start(t, filepath.Join(dir, "f1.log"), "follow", "--root", root, "f1", "run")
 	t.Cleanup(f1.resume) // a stopped process must be resumed to be killed cleanly

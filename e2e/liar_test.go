@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -214,35 +213,9 @@ type liarMember struct {
 func TestLiarsCannotCostACopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	home := filepath.Join(dir, "curator")
-	root := filepath.Join(dir, "followers")
-	archive := filepath.Join(dir, "archive")
-	if err := os.MkdirAll(archive, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 6 { // 6 pins of 1 MiB of random bytes, in 3 shards
-		f, err := os.Create(filepath.Join(archive, fmt.Sprintf("part-%d.bin", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.CopyN(f, rand.Reader, 1<<20); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	run(t, "curate", "--home", home, "init", "liars", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
-		"--head-interval", "300ms", "--replication-min", "2", "--replication-max", "2", "--shard-size", "2MiB")
-	editJSON(t, filepath.Join(home, "config.json"), func(m map[string]any) {
-		m["audit"] = map[string]any{"interval": "3s", "samples": 2, "timeout": "2s", "grace": "4s",
-			"fail_after": 1, "remove_after": 3, "probation_start": "1GiB", "concurrency": 4}
-	})
-	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
-	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
-	run(t, "curate", "--home", home, "add", archive, "--each")
-	cfgPath := filepath.Join(dir, "cluster.json")
-	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
+	// 6 pins of 1 MiB of random bytes, in 3 shards of replication 2.
+	dir, home, root, cfgPath := auditedCluster(t, "liars", 6, 1<<20, "2MiB", 2,
+		map[string]any{"interval": "3s", "samples": 2, "timeout": "2s", "grace": "4s"})
 	for _, name := range []string{"f1", "f2"} {
 		run(t, "follow", "--root", root, name, "init", cfgPath, "--storage", "64MiB", "--listen", "/ip4/127.0.0.1/tcp/0")
 		start(t, filepath.Join(dir, name+".log"), "follow", "--root", root, name, "run")

@@ -203,6 +203,14 @@ func (l *Ledger) Proven(peer string, shard int64, digest []byte) bool {
 	return l.holdings[key{peer, shard}].Proven(digest)
 }
 
+// Each calls f with a copy of every holding, in no order: the cheap walk
+// for callers that do not need Snapshot's sorted copy.
+func (l *Ledger) Each(f func(Holding)) {
+	for _, h := range l.holdings {
+		f(*h)
+	}
+}
+
 // Holdings returns every holding of shard, sorted by peer.
 func (l *Ledger) Holdings(shard int64) []Holding {
 	var out []Holding

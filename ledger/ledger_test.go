@@ -99,6 +99,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(a.Snapshot(), b.Snapshot()) {
 			t.Fatal("restored snapshot differs")
 		}
+		each := 0
+		a.Each(func(h Holding) {
+			each++
+			if got := a.Holding(h.Peer, h.Shard); !reflect.DeepEqual(*got, h) {
+				t.Fatalf("Each gave %+v, Holding %+v", h, *got)
+			}
+		})
+		if each != len(a.Snapshot().Holdings) {
+			t.Fatalf("Each walked %d holdings, the snapshot has %d", each, len(a.Snapshot().Holdings))
+		}
 		more := randomEntries(r, 4)
 		a.Apply(7, more)
 		b.Apply(7, more)

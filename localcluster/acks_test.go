@@ -217,30 +217,12 @@ func TestAcksAcceptedOnlyWhereTheyCanBeTrue(t *testing.T) {
 
 	// Every head's log holds the one accepted ACK of the rogue and nothing
 	// else of it.
-	newest, _ := c.Curator.Heads().Newest()
-	st := dag.NewStore(c.CuratorStore())
 	var logged []dag.Ack
-	for at := &newest.CID; at != nil; {
-		sh, err := st.SignedHead(ctx, *at)
-		if err != nil {
-			t.Fatal(err)
+	eachLogEntry(t, ctx, c, func(_ int64, e dag.LogEntry) {
+		if e.Ack != nil && peer.ID(e.Ack.Ack.Peer) == r.id {
+			logged = append(logged, e.Ack.Ack)
 		}
-		a, err := st.Allocation(ctx, sh.Head.Allocation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Log != nil {
-			for e, err := range st.Log(ctx, *a.Log) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if e.Ack != nil && peer.ID(e.Ack.Ack.Peer) == r.id {
-					logged = append(logged, e.Ack.Ack)
-				}
-			}
-		}
-		at = sh.Head.Parent
-	}
+	})
 	if len(logged) != 1 || logged[0].Shard != mine || logged[0].Seq != v.Head.Seq {
 		t.Fatalf("the rogue's ACKs in signed logs: %+v; want only the one of shard %d at seq %d", logged, mine, v.Head.Seq)
 	}

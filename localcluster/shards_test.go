@@ -118,12 +118,40 @@ func TestShardsEndToEnd(t *testing.T) {
 // a valid signature.
 func checkLogs(t *testing.T, ctx context.Context, c *localcluster.Cluster, shards []curator.ShardInfo) {
 	t.Helper()
-	v, _ := c.Curator.Heads().Newest()
-	st := dag.NewStore(c.CuratorStore())
 	cluster := c.ClusterPeer()
 	logged := map[string]bool{}
-	at := &v.CID
-	for at != nil {
+	eachLogEntry(t, ctx, c, func(seq int64, e dag.LogEntry) {
+		if e.Audit != nil {
+			if err := trust.VerifyLoggedAudit(cluster, *e.Audit); err != nil {
+				t.Fatalf("log of head seq %d holds an audit that does not verify: %v", seq, err)
+			}
+			return
+		}
+		raw, err := dag.EncodeSignedAck(*e.Ack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := trust.VerifyAck(cluster, raw); err != nil {
+			t.Fatalf("log of head seq %d holds an ACK that does not verify: %v", seq, err)
+		}
+		logged[ackKey(e.Ack.Ack.Peer, e.Ack.Ack.Shard)] = true
+	})
+	for _, s := range shards {
+		for _, h := range s.Holders {
+			if h.State == "stored" && h.Current && !logged[ackKeyString(h.Peer, s.ID)] {
+				t.Fatalf("ACK of shard %d by %s is not in any signed head's log", s.ID, h.Peer)
+			}
+		}
+	}
+}
+
+// eachLogEntry calls fn with every entry of the log of every head from
+// the curator's newest back to genesis, with the seq of the head.
+func eachLogEntry(t *testing.T, ctx context.Context, c *localcluster.Cluster, fn func(seq int64, e dag.LogEntry)) {
+	t.Helper()
+	v, _ := c.Curator.Heads().Newest()
+	st := dag.NewStore(c.CuratorStore())
+	for at := &v.CID; at != nil; {
 		sh, err := st.SignedHead(ctx, *at)
 		if err != nil {
 			t.Fatal(err)
@@ -137,30 +165,10 @@ func checkLogs(t *testing.T, ctx context.Context, c *localcluster.Cluster, shard
 				if err != nil {
 					t.Fatal(err)
 				}
-				if e.Audit != nil {
-					if err := trust.VerifyLoggedAudit(cluster, *e.Audit); err != nil {
-						t.Fatalf("log of head seq %d holds an audit that does not verify: %v", sh.Head.Seq, err)
-					}
-					continue
-				}
-				raw, err := dag.EncodeSignedAck(*e.Ack)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := trust.VerifyAck(cluster, raw); err != nil {
-					t.Fatalf("log of head seq %d holds an ACK that does not verify: %v", sh.Head.Seq, err)
-				}
-				logged[ackKey(e.Ack.Ack.Peer, e.Ack.Ack.Shard)] = true
+				fn(sh.Head.Seq, e)
 			}
 		}
 		at = sh.Head.Parent
-	}
-	for _, s := range shards {
-		for _, h := range s.Holders {
-			if h.State == "stored" && h.Current && !logged[ackKeyString(h.Peer, s.ID)] {
-				t.Fatalf("ACK of shard %d by %s is not in any signed head's log", s.ID, h.Peer)
-			}
-		}
 	}
 }
 
