@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -255,12 +256,23 @@ func (c *Client) Challenge(ctx context.Context, p peer.ID, ch Challenge) (Respon
 	defer cancel()
 	resp, err := c.exchange(ctx, p, data, len(ch.Roots))
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctx.Err() != nil || isTimeout(err) {
 			err = fmt.Errorf("%w (%s): %w", ErrTimeout, c.cfg.Timeout, err)
 		}
 		return Response{}, fmt.Errorf("challenge %s shard %d: %w", p, ch.Shard, err)
 	}
 	return resp, nil
+}
+
+// isTimeout tells whether err is a deadline error: the stream's deadline is
+// the context's, and the muxer's error for it (yamux: "i/o deadline
+// reached") can come back before the context notices its own deadline.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (c *Client) exchange(ctx context.Context, p peer.ID, data []byte, paths int) (Response, error) {
