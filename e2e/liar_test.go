@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -241,12 +242,16 @@ func TestLiarsCannotCostACopy(t *testing.T) {
 	}
 	waitFor(t, 2*time.Minute, "every shard proven at its target by the honest followers", func() bool { return allProven(shardsNow()) })
 	stored := map[string]int{}
+	digests := map[int64][]byte{} // what the liars claim to hold
 	for _, name := range []string{"f1", "f2"} {
 		rows, err := followerShardsAPI(root, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stored[name] = len(rows)
+		for _, r := range rows {
+			digests[r.ID] = r.Digest
+		}
 	}
 	t.Logf("honest followers hold %v shards", stored)
 
@@ -263,6 +268,15 @@ func TestLiarsCannotCostACopy(t *testing.T) {
 		addrs = append(addrs, a+"/p2p/"+mustCuratorPeer(t, home))
 	}
 	liars := []*liar{startLiar(t, ctx, cluster, addrs), startLiar(t, ctx, cluster, addrs)}
+	// A shard's digest is computed from the pinset, so anyone can produce
+	// it; the liars start out knowing it. (Learning it from honest ACKs
+	// alone left them nothing to lie with when every honest ACK had been
+	// recorded, and so sent, before they joined.)
+	for _, l := range liars {
+		l.mu.Lock()
+		maps.Copy(l.digests, digests)
+		l.mu.Unlock()
+	}
 	liarIDs := map[string]bool{}
 	for _, l := range liars {
 		liarIDs[l.id.String()] = true

@@ -20,6 +20,7 @@ type shardRow struct {
 	State   string `json:"state"`
 	Fetched int64  `json:"fetched_bytes"`
 	Bytes   int64  `json:"bytes"`
+	Digest  []byte `json:"digest"`
 }
 
 func followerShards(root, name string) ([]shardRow, error) {
