@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -137,15 +139,109 @@ type HolderInfo struct {
 
 // ShardInfo is one shard's replication status.
 type ShardInfo struct {
-	ID      int64        `json:"id"`
-	Bytes   int64        `json:"bytes"`
-	Pins    int64        `json:"pins"`
-	Min     int          `json:"min"`
-	Max     int          `json:"max"`
-	Acked   int          `json:"acked"`  // holders with a current stored ACK: claims
-	Proven  int          `json:"proven"` // holders whose copy an audit proved: what counts
-	Status  string       `json:"status"` // from the proven holders
+	ID     int64  `json:"id"`
+	Bytes  int64  `json:"bytes"`
+	Pins   int64  `json:"pins"`
+	Min    int    `json:"min"`
+	Max    int    `json:"max"`
+	Acked  int    `json:"acked"`  // holders with a current stored ACK: claims
+	Proven int    `json:"proven"` // holders whose copy an audit proved: what counts
+	Status string `json:"status"` // from the proven holders
+	// Since is when this daemon first saw the shard in Status (status is
+	// computed when asked for, and the clock restarts with the daemon).
+	Since time.Time `json:"since,omitzero"`
+	// Problem says what keeps the shard from its target ("" at target).
+	Problem string       `json:"problem,omitempty"`
 	Holders []HolderInfo `json:"holders"`
+}
+
+// shardClock remembers since when each shard has been in its status.
+type shardClock struct {
+	mu sync.Mutex
+	m  map[int64]statusSince
+}
+
+type statusSince struct {
+	status string
+	since  time.Time
+}
+
+// mark sets each shard's Since: when its status was first seen, as of
+// now. It
+// forgets the shards no longer in ss (they left the plan).
+func (sc *shardClock) mark(ss []ShardInfo, now time.Time) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	next := make(map[int64]statusSince, len(ss))
+	for i := range ss {
+		s := &ss[i]
+		prev, ok := sc.m[s.ID]
+		if !ok || prev.status != s.Status {
+			prev = statusSince{s.Status, now}
+		}
+		next[s.ID] = prev
+		s.Since = prev.since
+	}
+	sc.m = next
+}
+
+// markOne sets s.Since as mark does, for one shard, keeping the others.
+func (sc *shardClock) markOne(s *ShardInfo, now time.Time) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	prev, ok := sc.m[s.ID]
+	if !ok || prev.status != s.Status {
+		prev = statusSince{s.Status, now}
+		if sc.m == nil {
+			sc.m = map[int64]statusSince{}
+		}
+		sc.m[s.ID] = prev
+	}
+	s.Since = prev.since
+}
+
+// problem says what keeps shard s from its target: no room for more
+// holders, holders not ACKing, ACKs waiting for audits, failed audits.
+func problem(s ShardInfo) string {
+	if s.Status == ShardAtTarget || s.Status == ShardOver {
+		return ""
+	}
+	name := func(h HolderInfo) string {
+		if h.Nickname != "" {
+			return h.Nickname
+		}
+		return h.Peer
+	}
+	var assigned int
+	var noAck, unproven, failed []string
+	for _, h := range s.Holders {
+		if !h.Assigned {
+			continue
+		}
+		assigned++
+		switch {
+		case h.Audit == ledger.Fail && !h.Proven:
+			failed = append(failed, name(h)+" ("+h.AuditReason+")")
+		case h.State != "stored" || !h.Current:
+			noAck = append(noAck, name(h))
+		case !h.Proven:
+			unproven = append(unproven, name(h))
+		}
+	}
+	var parts []string
+	if assigned < s.Max {
+		parts = append(parts, fmt.Sprintf("%d of %d holders assigned: not enough members with room for %s", assigned, s.Max, humanize.IBytes(uint64(max(s.Bytes, 0)))))
+	}
+	if len(failed) > 0 {
+		parts = append(parts, "audit failed on "+strings.Join(failed, ", "))
+	}
+	if len(noAck) > 0 {
+		parts = append(parts, "no ACK yet from "+strings.Join(noAck, ", "))
+	}
+	if len(unproven) > 0 {
+		parts = append(parts, "ACKed, audit pending: "+strings.Join(unproven, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // MemberLoad is one member's commitments: what the allocation gives it
@@ -265,6 +361,7 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 		sa := plan.Shard(i)
 		out = append(out, d.shardInfo(sa, digests[sa.ID], nick))
 	}
+	d.shardClock.mark(out, d.now())
 	return out, nil
 }
 
@@ -315,6 +412,7 @@ func (d *Daemon) shardInfo(sa allocation.ShardAlloc, digest []byte, nick map[str
 	default:
 		si.Status = ShardOver
 	}
+	si.Problem = problem(si)
 	return si
 }
 

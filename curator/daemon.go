@@ -64,6 +64,7 @@ type Daemon struct {
 	pending     *ackLog
 	ackTab      *ackTable
 	plans       planCache
+	shardClock  shardClock
 	recent      recent
 	checks      *sizeChecks
 	dht         dhtState

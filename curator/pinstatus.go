@@ -53,6 +53,7 @@ func (d *Daemon) PinStatus(ctx context.Context, c cid.Cid) (PinStatus, error) {
 			return ps, fmt.Errorf("pin status %s: %w", c, err)
 		}
 		si := d.shardInfo(sa, digests[sa.ID], d.nicknames())
+		d.shardClock.markOne(&si, d.now())
 		ps.Shard = &si
 		break
 	}

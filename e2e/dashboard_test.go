@@ -147,7 +147,7 @@ func TestDashboardInRealTerminal(t *testing.T) {
 			return true
 		}
 	}
-	waitFor(t, 30*time.Second, "the dashboard header (cluster names, verified head)", screenHas("f1 (dashdemo)", "head seq", "verified"))
+	waitFor(t, 30*time.Second, "the dashboard header (cluster names, verified head, next action)", screenHas("f1 (dashdemo)", "head seq", "verified", "next: "))
 	waitFor(t, 90*time.Second, "a shard row that reaches ACKed", screenHas("ACKed at seq"))
 	// The curator audits a fresh commitment at once: the row shows the copy
 	// proven, and the follower's own record the pass.

@@ -88,7 +88,7 @@ func (d *Daemon) setRowError(id int64, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if row, ok := s.rows[id]; ok {
-		row.Error = msg
+		row.fail(msg, d.now())
 	}
 }
 
@@ -167,7 +167,8 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 	s.mu.Lock()
 	s.records[id] = &rec
 	if row, ok := s.rows[id]; ok {
-		row.State, row.Error = ShardFetching, ""
+		row.enter(ShardFetching, d.now())
+		row.fail("", d.now())
 	}
 	s.mu.Unlock()
 	if old.Stored {
@@ -211,7 +212,9 @@ func (d *Daemon) markStored(rec shardRecord) {
 	delete(s.stale, rec.ID)
 	delete(s.ackedKey, rec.ID) // a new digest is ACKed now, not at the next heartbeat
 	if row, ok := s.rows[rec.ID]; ok {
-		row.State, row.Fetched, row.Error = ShardStored, rec.Bytes, ""
+		row.enter(ShardStored, d.now())
+		row.Fetched = rec.Bytes
+		row.fail("", d.now())
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -280,7 +283,7 @@ func (d *Daemon) checkContent(ctx context.Context) error {
 		if r, ok := s.records[rec.ID]; ok && r.Stored && bytes.Equal(r.Digest, rec.Digest) {
 			s.stale[rec.ID] = true
 			if row, ok := s.rows[rec.ID]; ok {
-				row.State = ShardQueued
+				row.enter(ShardQueued, d.now())
 			}
 		}
 		s.mu.Unlock()

@@ -75,7 +75,30 @@ type ShardStatus struct {
 	Audit       string    `json:"audit,omitempty"`
 	AuditedAt   time.Time `json:"audited_at,omitzero"`
 	AuditReason string    `json:"audit_reason,omitempty"`
-	Error       string    `json:"error,omitempty"`
+	// Since is when the shard entered State; ErrorAt when Error was set
+	// (both in this run of the daemon).
+	Since   time.Time `json:"since,omitzero"`
+	Error   string    `json:"error,omitempty"`
+	ErrorAt time.Time `json:"error_at,omitzero"`
+}
+
+// enter puts the row in state at now; Since moves only when the state
+// changes.
+func (r *ShardStatus) enter(state string, now time.Time) {
+	if r.State != state || r.Since.IsZero() {
+		r.State, r.Since = state, now
+	}
+}
+
+// fail records the row's last error at now (keeping ErrorAt while the
+// error stays the same); an empty msg clears it.
+func (r *ShardStatus) fail(msg string, now time.Time) {
+	switch {
+	case msg == "":
+		r.Error, r.ErrorAt = "", time.Time{}
+	case msg != r.Error || r.ErrorAt.IsZero():
+		r.Error, r.ErrorAt = msg, now
+	}
 }
 
 // ackInfo is the newest ACK seen from one peer for one shard.
@@ -240,24 +263,35 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 		if !s.mine[sa.ID] && !kept {
 			continue
 		}
-		row := &ShardStatus{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Target: sa.Max, Min: sa.Min, AckedSeq: -1, State: ShardQueued}
+		row := &ShardStatus{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Target: sa.Max, Min: sa.Min, AckedSeq: -1}
 		if old, ok := s.rows[sa.ID]; ok {
-			row.AckedSeq, row.AckedAt, row.Fetched, row.Error = old.AckedSeq, old.AckedAt, old.Fetched, old.Error
+			row.AckedSeq, row.AckedAt, row.Fetched = old.AckedSeq, old.AckedAt, old.Fetched
+			row.State, row.Since, row.Error, row.ErrorAt = old.State, old.Since, old.Error, old.ErrorAt
 		}
 		rows[sa.ID] = row
 	}
-	for id, rec := range s.records {
-		row, ok := rows[id]
-		if !ok { // our shard left the pinset entirely
-			row = &ShardStatus{ID: id, AckedSeq: -1}
-			rows[id] = row
-		}
+	now := d.now()
+	for id, row := range rows {
+		rec, kept := s.records[id]
 		switch {
 		case !s.mine[id]:
-			row.State = ShardReleasing
-		case rec.Stored && !s.stale[id]:
-			row.State = ShardStored
+			row.enter(ShardReleasing, now)
+		case kept && rec.Stored && !s.stale[id]:
+			row.enter(ShardStored, now)
 			row.Fetched = rec.Bytes
+		case kept && row.State == ShardFetching: // a fetch under way goes on
+		default:
+			row.enter(ShardQueued, now)
+		}
+	}
+	for id := range s.records {
+		if _, ok := rows[id]; !ok { // our shard left the pinset entirely
+			row := &ShardStatus{ID: id, AckedSeq: -1}
+			if old, ok := s.rows[id]; ok {
+				row.State, row.Since = old.State, old.Since
+			}
+			row.enter(ShardReleasing, now)
+			rows[id] = row
 		}
 	}
 	s.rows = rows

@@ -77,11 +77,38 @@ func storedText(r follower.ShardStatus, now time.Time) (string, tone) {
 		return s, warnTone
 	case proofUnproven:
 		if !r.Recorded {
-			return acked + ", not yet recorded", plainTone
+			return acked + ", not yet recorded" + storedAgo(r.Since, now), plainTone
 		}
-		return acked + ", not yet proven", plainTone
+		return acked + ", not yet proven" + storedAgo(r.Since, now), plainTone
 	}
-	return "stored", plainTone
+	return "stored" + forText(r.Since, now), plainTone
+}
+
+// forText is " for <age>" since t, or "" for an unknown time.
+func forText(since, now time.Time) string {
+	if since.IsZero() {
+		return ""
+	}
+	return " for " + age(now, since)
+}
+
+// storedAgo is " · stored <age> ago", or "" for an unknown time.
+func storedAgo(since, now time.Time) string {
+	if since.IsZero() {
+		return ""
+	}
+	return " · stored " + age(now, since) + " ago"
+}
+
+// errorText is a row's last error with its age ("" for none).
+func errorText(msg string, at, now time.Time) string {
+	if msg == "" {
+		return ""
+	}
+	if at.IsZero() {
+		return "! " + msg
+	}
+	return "! " + msg + " (" + age(now, at) + " ago)"
 }
 
 // shardCounts counts a follower's shards: assigned (not releasing),

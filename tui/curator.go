@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,11 +140,39 @@ type health struct {
 	underBytes int64 // bytes of shards with fewer proven holders than their target
 	missing    int   // proven copies missing to reach every target
 	hist       [maxHistogram + 1]int
-	claims     copies // ACKed, not (yet) proven
+	claims     copies             // ACKed, not (yet) proven
+	oldest     *curator.ShardInfo // the shard below target longest, if any
+}
+
+// stuckShards returns the shards below their target, longest in their
+// status first (unknown times last), then by ID.
+func stuckShards(ss []curator.ShardInfo) []curator.ShardInfo {
+	var out []curator.ShardInfo
+	for _, s := range ss {
+		if s.Status == curator.ShardBelowMin || s.Status == curator.ShardUnder {
+			out = append(out, s)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b curator.ShardInfo) int {
+		switch {
+		case a.Since.IsZero() != b.Since.IsZero():
+			if a.Since.IsZero() {
+				return 1
+			}
+			return -1
+		case !a.Since.Equal(b.Since):
+			return a.Since.Compare(b.Since)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
 }
 
 func shardHealth(ss []curator.ShardInfo) health {
 	h := health{counts: map[string]int{}, claims: claimed(ss)}
+	if stuck := stuckShards(ss); len(stuck) > 0 {
+		h.oldest = &stuck[0]
+	}
 	for _, s := range ss {
 		h.counts[s.Status]++
 		if s.Proven < s.Max {
@@ -189,7 +219,7 @@ func (h health) histogram(bar progress.Model) []string {
 
 // block is the shard health as a column of text beside the histogram,
 // drawn with bar at the width that fits.
-func (h health) block(total, w, height int, bar progress.Model) []string {
+func (h health) block(total, w, height int, bar progress.Model, now time.Time) []string {
 	left := []string{
 		titleStyle.Render(fmt.Sprintf("shard health · %s", english.Plural(total, "shard", ""))),
 		fmt.Sprintf("below-min %d · under %d", h.counts[curator.ShardBelowMin], h.counts[curator.ShardUnder]),
@@ -200,6 +230,9 @@ func (h health) block(total, w, height int, bar progress.Model) []string {
 	}
 	if h.counts[curator.ShardBelowMin] > 0 {
 		left[1] = warnStyle.Render(left[1])
+	}
+	if o := h.oldest; o != nil { // the full reason is in `curate shards ls`
+		left[5] = warnStyle.Render(fmt.Sprintf("longest stuck: shard %d%s", o.ID, forText(o.Since, now)))
 	}
 	leftW := min(w/2, 30)
 	rightW := w - leftW - 1
@@ -277,7 +310,7 @@ func (m *CuratorModel) View() string {
 		blocks = append(blocks, []string{banner("curator", m.err, w)})
 	}
 	l := m.layout()
-	blocks = append(blocks, shardHealth(m.snap.Shards).block(len(m.snap.Shards), w, l.hist, m.bar))
+	blocks = append(blocks, shardHealth(m.snap.Shards).block(len(m.snap.Shards), w, l.hist, m.bar, m.now))
 	if m.showHelp {
 		blocks = append(blocks, padLines(m.helpScreen("curator daemon"), w, l.members+l.recent))
 	} else {

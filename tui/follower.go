@@ -166,10 +166,10 @@ func (m *FollowerModel) stateText(r follower.ShardStatus) string {
 		text, t := storedText(r, m.now)
 		s = t.render(text)
 	default:
-		s = r.State
+		s = r.State + forText(r.Since, m.now)
 	}
 	if r.Error != "" {
-		s += " " + warnStyle.Render("! "+r.Error)
+		s += " " + warnStyle.Render(errorText(r.Error, r.ErrorAt, m.now))
 	}
 	return s
 }
@@ -226,7 +226,7 @@ func (m *FollowerModel) layout() followerLayout {
 	}
 	// The shards and audits lines.
 	l.storage += 2
-	fixed := 2 + l.storage + 1 // header, storage, footer
+	fixed := 3 + l.storage + 1 // header (with the next action), storage, footer
 	if m.err != nil {
 		fixed++
 	}
@@ -303,7 +303,7 @@ func (m *FollowerModel) header(title string) []string {
 		l2 += ", syncing"
 	}
 	l2 += fmt.Sprintf(" · curators reachable %d/%d", Reachable(s.Curators), len(s.Curators))
-	return []string{l1, l2}
+	return []string{l1, l2, "next: " + NextAction(s)}
 }
 
 // storage draws pledged / assigned / stored / free as bars on one scale,

@@ -13,15 +13,17 @@ import (
 // recorded, audits to prove its copies, or nothing.
 func NextAction(s follower.Status) string {
 	var fetching, queued, stored, proven int
-	var fetchRow follower.ShardStatus
+	var fetchRow, queuedRow follower.ShardStatus
 	for _, r := range s.Shards {
 		switch r.State {
 		case follower.ShardFetching:
+			if fetching == 0 {
+				fetchRow = r
+			}
 			fetching++
-			fetchRow = r
 		case follower.ShardQueued:
 			if queued == 0 {
-				fetchRow = r
+				queuedRow = r
 			}
 			queued++
 		case follower.ShardStored:
@@ -41,10 +43,10 @@ func NextAction(s follower.Status) string {
 	case fetching > 0:
 		return fmt.Sprintf("fetching shard %d (%s of %s)", fetchRow.ID, ibytes(fetchRow.Fetched), ibytes(fetchRow.Bytes))
 	case queued > 0:
-		if fetchRow.Error != "" {
-			return fmt.Sprintf("retrying shard %d: %s", fetchRow.ID, fetchRow.Error)
+		if queuedRow.Error != "" {
+			return fmt.Sprintf("retrying shard %d: %s", queuedRow.ID, queuedRow.Error)
 		}
-		return fmt.Sprintf("fetching shard %d next, %s queued", fetchRow.ID, english.Plural(queued, "shard", ""))
+		return fmt.Sprintf("fetching shard %d next, %s queued", queuedRow.ID, english.Plural(queued, "shard", ""))
 	case s.Why != "":
 		return s.Why
 	case s.AcksPending > 0:

@@ -23,6 +23,9 @@ func TestNextAction(t *testing.T) {
 		{"fetching", follower.Status{Head: head, Pinset: caught, Shards: []follower.ShardStatus{
 			{ID: 1, State: follower.ShardStored}, {ID: 2, State: follower.ShardFetching, Fetched: 1 << 20, Bytes: 4 << 20}}},
 			"fetching shard 2 (1.0 MiB of 4.0 MiB)"},
+		{"fetching before queued", follower.Status{Head: head, Pinset: caught, Shards: []follower.ShardStatus{
+			{ID: 2, State: follower.ShardFetching, Fetched: 1 << 20, Bytes: 4 << 20}, {ID: 3, State: follower.ShardQueued}}},
+			"fetching shard 2 (1.0 MiB of 4.0 MiB)"},
 		{"queued", follower.Status{Head: head, Pinset: caught, Shards: []follower.ShardStatus{
 			{ID: 3, State: follower.ShardQueued}, {ID: 5, State: follower.ShardQueued}}}, "fetching shard 3 next, 2 shards queued"},
 		{"retrying", follower.Status{Head: head, Pinset: caught, Shards: []follower.ShardStatus{

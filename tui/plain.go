@@ -75,9 +75,11 @@ func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
 				st = fmt.Sprintf("fetching %d%% (%s of %s)", int(min(float64(r.Fetched)/float64(r.Bytes), 1)*100), ibytes(r.Fetched), ibytes(r.Bytes))
 			case r.State == follower.ShardStored:
 				st, _ = storedText(r, now)
+			default:
+				st += forText(r.Since, now)
 			}
 			if r.Error != "" {
-				st += " ! " + r.Error
+				st += " " + errorText(r.Error, r.ErrorAt, now)
 			}
 			holders := fmt.Sprintf("%d/%d", r.Holders, r.Target)
 			if r.Holders < r.Min {
@@ -142,6 +144,16 @@ func PrintCurator(w io.Writer, snap CuratorSnapshot, now time.Time) error {
 	fmt.Fprintf(w, "  copies %s\n", h.claimsLine())
 	if err := printFailedCopies(w, snap.Shards, now); err != nil {
 		return err
+	}
+	stuck := stuckShards(snap.Shards)
+	if len(stuck) > 0 {
+		fmt.Fprintf(w, "\nshards below target (%d, longest first)\n", len(stuck))
+		for _, s := range stuck[:min(len(stuck), maxPlainEvents)] {
+			fmt.Fprintf(w, "  shard %d %s%s: %s\n", s.ID, s.Status, forText(s.Since, now), s.Problem)
+		}
+		if len(stuck) > maxPlainEvents {
+			fmt.Fprintf(w, "  … and %d more\n", len(stuck)-maxPlainEvents)
+		}
 	}
 
 	fmt.Fprintf(w, "\nheads published (%d, newest first)\n", len(s.RecentHeads))

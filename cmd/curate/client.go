@@ -498,7 +498,14 @@ func writeShards(out io.Writer, ss []curator.ShardInfo) error {
 			}
 			hs = append(hs, name)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", s.ID, ibytes(s.Bytes), s.Pins, s.Proven, s.Max, s.Acked, s.Status, strings.Join(hs, ", "))
+		status := s.Status
+		if !s.Since.IsZero() {
+			status += " for " + strings.TrimSuffix(humanize.Time(s.Since), " ago")
+		}
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", s.ID, ibytes(s.Bytes), s.Pins, s.Proven, s.Max, s.Acked, status, strings.Join(hs, ", "))
+		if s.Problem != "" {
+			fmt.Fprintf(w, "  ! %s\n", s.Problem)
+		}
 	}
 	return w.Flush()
 }

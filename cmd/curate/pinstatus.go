@@ -63,7 +63,14 @@ func writePinStatus(out io.Writer, ps curator.PinStatus, now time.Time) error {
 		return w.Flush()
 	}
 	fmt.Fprintf(w, "shard\t%d: %s in %s, head seq %d\n", s.ID, ibytes(s.Bytes), english.Plural(int(s.Pins), "pin", ""), ps.HeadSeq)
-	fmt.Fprintf(w, "copies\t%d of %d proven (min %d), %d ACKed: %s\n", s.Proven, s.Max, s.Min, s.Acked, s.Status)
+	status := s.Status
+	if !s.Since.IsZero() {
+		status += " for " + strings.TrimSuffix(humanize.RelTime(s.Since, now, "", ""), " ")
+	}
+	fmt.Fprintf(w, "copies\t%d of %d proven (min %d), %d ACKed: %s\n", s.Proven, s.Max, s.Min, s.Acked, status)
+	if s.Problem != "" {
+		fmt.Fprintf(w, "problem\t%s\n", s.Problem)
+	}
 	if len(s.Holders) == 0 {
 		fmt.Fprintf(w, "holders\tnone assigned yet\n")
 	}
