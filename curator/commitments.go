@@ -207,8 +207,11 @@ func problem(s ShardInfo) string {
 		return ""
 	}
 	name := func(h HolderInfo) string {
-		if h.Nickname != "" {
+		switch {
+		case h.Nickname != "":
 			return h.Nickname
+		case len(h.Peer) > 12: // as the CLI shortens peer IDs
+			return h.Peer[:4] + "…" + h.Peer[len(h.Peer)-6:]
 		}
 		return h.Peer
 	}

@@ -32,8 +32,8 @@ func TestProblem(t *testing.T) {
 		{"a leaving holder does not count", ShardInfo{Status: ShardUnder, Max: 2, Bytes: 1 << 20,
 			Holders: []HolderInfo{stored("a", true), {Nickname: "gone", State: "stored", Current: true}}},
 			"1 of 2 holders assigned: not enough members with room for 1.0 MiB"},
-		{"peer ID without a nickname", ShardInfo{Status: ShardUnder, Max: 1, Holders: []HolderInfo{{Peer: "12D3KooWX", Assigned: true}}},
-			"no ACK yet from 12D3KooWX"},
+		{"peer ID without a nickname", ShardInfo{Status: ShardUnder, Max: 1, Holders: []HolderInfo{{Peer: "12D3KooWHnRwbu3PMgGfHL35PCpQpKMUj2nBkN1S81SvZRbhX8GP", Assigned: true}}},
+			"no ACK yet from 12D3…bhX8GP"},
 	} {
 		if got := problem(tc.s); got != tc.want {
 			t.Errorf("%s: problem = %q, want %q", tc.name, got, tc.want)
