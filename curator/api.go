@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/content"
+	"github.com/pinfold/pinfold/metrics"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 )
@@ -109,6 +110,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/trust", d.handleTrust)
 	mux.HandleFunc("POST /v1/record", d.handleRecord)
 	mux.HandleFunc("GET /v1/pins/{cid}", d.handlePinStatus)
+	metrics.Mount(mux, d.metrics, d.opt.Pprof)
 	token := d.l.Config.APIToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token != "" {

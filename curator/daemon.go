@@ -16,12 +16,14 @@ import (
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/internal/tasks"
+	"github.com/pinfold/pinfold/metrics"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/records"
@@ -35,11 +37,14 @@ type DaemonOptions struct {
 	Now func() time.Time
 	// APIReady, if set, receives the API's listen address once it serves.
 	APIReady func(addr string)
+	// Pprof serves the runtime profiles under /debug/pprof/ on the API.
+	Pprof bool
 }
 
 // Daemon is a running curator: its libp2p node, the CRDT pinset it writes,
 // the head it publishes, the members it admits and the HTTP API.
 type Daemon struct {
+	metrics     *prometheus.Registry // served at /metrics
 	l           *Loaded
 	opt         DaemonOptions
 	log         *slog.Logger
@@ -146,10 +151,13 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = filepath.Join(home.Dir, "peers.json")
 	pcfg.Blockstore = d.store.Blocks
+	d.metrics = metrics.NewRegistry()
+	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2pDHT(l.Config.DHT)
 	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
+	d.metrics.MustRegister(metrics.NewFunc("curator", d.samples))
 	d.heads, err = headsync.New(ctx, headsync.Config{
 		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
 	}, d.store.Datastore, d.store.Blocks, d.log.With("subsystem", "heads"))

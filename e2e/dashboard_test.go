@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,7 +126,7 @@ func TestDashboardInRealTerminal(t *testing.T) {
 	run(t, "curate", "--home", home, "export-config", "--out", cfgPath)
 	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "1GiB", "--listen", "/ip4/127.0.0.1/tcp/0")
 	flog := filepath.Join(dir, "f1.log")
-	f1 := start(t, flog, "follow", "--root", root, "f1", "run")
+	f1 := start(t, flog, "follow", "--root", root, "f1", "run", "--pprof")
 	waitFor(t, 30*time.Second, "the follower's control API", func() bool {
 		_, err := followerStatus(root, "f1")
 		return err == nil
@@ -149,6 +152,19 @@ func TestDashboardInRealTerminal(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the dashboard header (cluster names, verified head, next action)", screenHas("f1 (dashdemo)", "head seq", "verified", "next: "))
 	waitFor(t, 90*time.Second, "a shard row that reaches ACKed", screenHas("ACKed at seq"))
+
+	// Both daemons serve Prometheus metrics, libp2p's among them, on their
+	// API; profiles only where asked for (the follower ran with --pprof).
+	faddr, err := os.ReadFile(filepath.Join(root, "f1", "api.addr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := scrape(t, "http://"+strings.TrimSpace(string(faddr)), true,
+		`pinfold_follower_shards{state="stored"} `, "pinfold_follower_head_seq ", "pinfold_follower_stored_bytes ", "libp2p_", "process_resident_memory_bytes ")
+	if regexp.MustCompile(`pinfold_follower_shards\{state="stored"\} 0\n`).MatchString(body) {
+		t.Errorf("the follower's metrics show no shard stored while its dashboard shows one ACKed")
+	}
+	scrape(t, "http://"+api, false, "pinfold_curator_head_seq ", "pinfold_curator_pins 3", `pinfold_curator_members{state="active"} 1`, "libp2p_")
 	// The curator audits a fresh commitment at once: the row shows the copy
 	// proven, and the follower's own record the pass.
 	waitFor(t, 60*time.Second, "a shard row proven by an audit, and the pass on the follower's record",
@@ -207,4 +223,46 @@ func TestDemoDashboardInRealTerminal(t *testing.T) {
 	if s := tm.capture(); !strings.Contains(s, "demo finished in") || !strings.Contains(s, "HOLDERS (ACKed and proven") {
 		t.Fatalf("the demo's report is not on the screen after the dashboard closed:\n%s", s)
 	}
+}
+
+// scrape reads base's /metrics and fails the test unless every part is in
+// it; /debug/pprof/ must answer 200 if profiling, 404 if not. It returns
+// the metrics.
+func scrape(t *testing.T, base string, profiling bool, parts ...string) string {
+	t.Helper()
+	get := func(path string) (int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", base, path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET %s/metrics: %d", base, code)
+	}
+	for _, p := range parts {
+		if !strings.Contains(body, p) {
+			t.Errorf("%s/metrics lacks %q", base, p)
+		}
+	}
+	want := http.StatusNotFound
+	if profiling {
+		want = http.StatusOK
+	}
+	if code, _ := get("/debug/pprof/"); code != want {
+		t.Errorf("GET %s/debug/pprof/: %d, want %d", base, code, want)
+	}
+	return body
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/metrics"
 	"github.com/pinfold/pinfold/p2p"
 )
 
@@ -157,6 +158,7 @@ func (d *Daemon) apiHandler() http.Handler {
 		_ = json.NewEncoder(w).Encode(d.Status())
 	})
 	mux.HandleFunc("GET /v1/pins", d.handlePins)
+	metrics.Mount(mux, d.metrics, d.opt.Pprof)
 	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]bool{"stopping": true})

@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
@@ -25,6 +26,7 @@ import (
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/internal/tasks"
+	"github.com/pinfold/pinfold/metrics"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
 	"github.com/pinfold/pinfold/publish"
@@ -46,24 +48,27 @@ type DaemonOptions struct {
 	// IPFSAPI, if set, overrides the config's ipfs_api for this run: the
 	// kubo RPC API to store content in instead of the embedded store.
 	IPFSAPI string
+	// Pprof serves the runtime profiles under /debug/pprof/ on the API.
+	Pprof bool
 }
 
 // Daemon is a running follower.
 type Daemon struct {
-	l      *Loaded
-	opt    DaemonOptions
-	log    *slog.Logger
-	now    func() time.Time
-	name   ipns.Name
-	rules  trust.Rules
-	store  *store.Store
-	node   *p2p.Node
-	heads  *headsync.Sync
-	hnet   *headsync.Net
-	pins   *pinset.Set
-	crdtT  *pubsub.Topic
-	offers *p2p.Topic
-	acks   *p2p.Topic
+	metrics *prometheus.Registry // served at /metrics
+	l       *Loaded
+	opt     DaemonOptions
+	log     *slog.Logger
+	now     func() time.Time
+	name    ipns.Name
+	rules   trust.Rules
+	store   *store.Store
+	node    *p2p.Node
+	heads   *headsync.Sync
+	hnet    *headsync.Net
+	pins    *pinset.Set
+	crdtT   *pubsub.Topic
+	offers  *p2p.Topic
+	acks    *p2p.Topic
 
 	window *records.Window   // recent heads an ACK may name
 	book   *records.Book     // ACK acceptance
@@ -138,10 +143,13 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = home.PeersPath()
 	pcfg.Blockstore = d.store.Blocks
+	d.metrics = metrics.NewRegistry()
+	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
+	d.metrics.MustRegister(metrics.NewFunc("follower", d.samples))
 	if d.heads, err = headsync.New(ctx, headsync.Config{
 		Rules: d.rules, Checkpoint: checkpoint, CheckpointSeq: l.Cluster.Checkpoint.Seq, Name: d.name, Now: d.now,
 	}, d.store.Datastore, d.store.Blocks, d.log.With("subsystem", "heads")); err != nil {

@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dustin/go-humanize"
 	"slices"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ipfs/go-cid"
 

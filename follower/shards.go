@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dustin/go-humanize"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"

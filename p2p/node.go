@@ -53,7 +53,8 @@ type Node struct {
 	dag    ipld.DAGService
 	rej    *rejections
 	guard  *contentGuard // bitswap liars: ledger, penalties, connection gater
-	inbox  *inbox        // per-peer budgets before gossipsub's validation queue
+	bs     *bitswap.Bitswap
+	inbox  *inbox // per-peer budgets before gossipsub's validation queue
 	mesh   *meshView
 	dht    *dht.IpfsDHT               // nil when Config.DHT.Mode is off
 	dhtVal record.NamespacedValidator // the DHT's validator, checked before a put
@@ -172,6 +173,7 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		bitswap.WithTargetMessageSize(cfg.Bitswap.TargetMessageSize),
 		bitswap.WithClientOption(client.WithPerPeerSendDelay(cfg.Bitswap.PerPeerSendDelay)),
 	)
+	n.bs = bs
 	n.blocks = blockservice.New(cfg.Blockstore, bs)
 	n.dag = merkledag.NewDAGService(n.blocks)
 	return n, nil
@@ -414,3 +416,13 @@ func (n *Node) Rejections() []Rejection { return n.rej.list() }
 // RejectionCounts returns how many messages were refused per reason label
 // since New (see Rejection.Label).
 func (n *Node) RejectionCounts() map[string]uint64 { return n.rej.counts() }
+
+// BitswapTraffic returns the content bytes bitswap received and sent
+// since the node started (0, 0 once closed).
+func (n *Node) BitswapTraffic() (received, sent uint64) {
+	st, err := n.bs.Stat()
+	if err != nil {
+		return 0, 0
+	}
+	return st.DataReceived, st.DataSent
+}

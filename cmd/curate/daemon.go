@@ -12,7 +12,10 @@ import (
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
-	var logLevel string
+	var (
+		logLevel string
+		pprof    bool
+	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the curator: libp2p node, pinset, head publishing, HTTP API",
@@ -29,6 +32,7 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 			}
 			d, err := curator.OpenDaemon(cmd.Context(), curatorHome(g), curator.DaemonOptions{
 				Logger: logger,
+				Pprof:  pprof,
 				APIReady: func(addr string) {
 					fmt.Fprintf(g.stderr, "curator API listening on http://%s\n", addr)
 				},
@@ -41,6 +45,7 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the API (metrics are always at /metrics)")
 	return cmd
 }
 

@@ -31,6 +31,7 @@ func newRunCmd(g *globals, name string) *cobra.Command {
 		ipfsAPI  string
 
 		dashboard bool
+		pprof     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -64,7 +65,7 @@ pinset, send signed offers with the pledge, and serve a control API on
 				defer logFile.Close()
 				logger = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: lvl}))
 			}
-			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI})
+			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI, Pprof: pprof})
 			if err != nil {
 				return err
 			}
@@ -79,6 +80,7 @@ pinset, send signed offers with the pledge, and serve a control API on
 	cmd.Flags().StringVar(&record, "record", "", "IPNS record file to resolve the newest head from")
 	cmd.Flags().StringVar(&storage, "storage", "", `change the pledge ("500GiB" or "80%") and save it in config.json`)
 	cmd.Flags().StringVar(&ipfsAPI, "ipfs-api", "", "store content in this kubo daemon (its RPC API, e.g. http://127.0.0.1:5001) for this run, overriding config.json's ipfs_api")
+	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the control API (metrics are always at /metrics)")
 	cmd.Flags().BoolVar(&dashboard, "dashboard", false, "draw the dashboard while running (logs go to follow.log in the data folder; q stops the follower)")
 	return cmd
 }
