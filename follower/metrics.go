@@ -53,11 +53,5 @@ func (d *Daemon) samples() []metrics.Sample {
 	}
 	out = append(out, metrics.Sample{Name: "fetching_bytes", Help: "Bytes fetched so far of the shards being fetched.", Value: float64(fetched)})
 	received, sent := d.node.BitswapTraffic()
-	out = append(out,
-		metrics.Sample{Name: "bitswap_received_bytes_total", Help: "Content bytes received over bitswap.", Value: float64(received), Counter: true},
-		metrics.Sample{Name: "bitswap_sent_bytes_total", Help: "Content bytes served over bitswap.", Value: float64(sent), Counter: true})
-	for reason, n := range s.Rejected {
-		out = append(out, metrics.Sample{Name: "refusals_total", Help: "Messages, heads and ACKs refused, by reason.", Labels: map[string]string{"reason": reason}, Value: float64(n), Counter: true})
-	}
-	return out
+	return append(out, metrics.Shared(received, sent, s.Rejected)...)
 }

@@ -54,6 +54,19 @@ type Sample struct {
 	Counter bool
 }
 
+// Shared returns the samples both daemons serve beside their own: the
+// content bytes bitswap received and sent, and the refusals by reason.
+func Shared(received, sent uint64, refused map[string]uint64) []Sample {
+	out := []Sample{
+		{Name: "bitswap_received_bytes_total", Help: "Content bytes received over bitswap.", Value: float64(received), Counter: true},
+		{Name: "bitswap_sent_bytes_total", Help: "Content bytes served over bitswap.", Value: float64(sent), Counter: true},
+	}
+	for reason, n := range refused {
+		out = append(out, Sample{Name: "refusals_total", Help: "Messages, heads and ACKs refused, by reason.", Labels: map[string]string{"reason": reason}, Value: float64(n), Counter: true})
+	}
+	return out
+}
+
 // Func is a collector that asks read for its samples at each scrape, so
 // the values are the status's, never a second copy kept in step. It is
 // unchecked (it describes nothing up front): the samples it returns
