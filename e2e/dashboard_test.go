@@ -119,7 +119,7 @@ func TestDashboardInRealTerminal(t *testing.T) {
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	run(t, "curate", "--home", home, "init", "dashdemo", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", api,
 		"--head-interval", "500ms", "--replication-min", "1", "--replication-max", "1", "--shard-size", "1MiB")
-	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon")
+	start(t, filepath.Join(dir, "curator.log"), "curate", "--home", home, "daemon", "--log-format", "json")
 	waitFor(t, 30*time.Second, "the curator API", func() bool { _, err := curStatus(home); return err == nil })
 	run(t, "curate", "--home", home, "add", archive, "--each")
 	cfgPath := filepath.Join(dir, "cluster.json")
@@ -163,6 +163,21 @@ func TestDashboardInRealTerminal(t *testing.T) {
 		`pinfold_follower_shards{state="stored"} `, "pinfold_follower_head_seq ", "pinfold_follower_stored_bytes ", "libp2p_", "process_resident_memory_bytes ")
 	if regexp.MustCompile(`pinfold_follower_shards\{state="stored"\} 0\n`).MatchString(body) {
 		t.Errorf("the follower's metrics show no shard stored while its dashboard shows one ACKed")
+	}
+	// The curator logs JSON lines (--log-format json).
+	clog, err := os.ReadFile(filepath.Join(dir, "curator.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(clog)), "\n")
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("curator log line %q is not a JSON log record (%v)", l, err)
+		}
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		t.Error("the curator logged nothing")
 	}
 	scrape(t, "http://"+api, false, "pinfold_curator_head_seq ", "pinfold_curator_pins 3", `pinfold_curator_members{state="active"} 1`, "libp2p_")
 	// The curator audits a fresh commitment at once: the row shows the copy

@@ -4,17 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/internal/cmdline"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
 	var (
-		logLevel string
-		pprof    bool
+		logLevel, logFormat string
+		pprof               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -26,7 +26,7 @@ IPNS record fresh (over pubsub and in the record file), and serves the HTTP API
 the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logger, err := newLogger(g, logLevel)
+			logger, err := newLogger(g, logLevel, logFormat)
 			if err != nil {
 				return usageError{err}
 			}
@@ -34,6 +34,10 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 				Logger: logger,
 				Pprof:  pprof,
 				APIReady: func(addr string) {
+					if logFormat == "json" { // every line a record
+						logger.Info("curator API listening", "url", "http://"+addr)
+						return
+					}
 					fmt.Fprintf(g.stderr, "curator API listening on http://%s\n", addr)
 				},
 			})
@@ -45,18 +49,15 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the API (metrics are always at /metrics)")
 	return cmd
 }
 
-func newLogger(g *globals, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
+func newLogger(g *globals, level, format string) (*slog.Logger, error) {
 	w := g.stderr
 	if w == nil {
 		w = os.Stderr
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return cmdline.Logger(w, level, format)
 }

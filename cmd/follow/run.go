@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/internal/cmdline"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/tui"
 )
@@ -32,6 +32,7 @@ func newRunCmd(g *globals, name string) *cobra.Command {
 
 		dashboard bool
 		pprof     bool
+		logFormat string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -42,11 +43,10 @@ pinset, send signed offers with the pledge, and serve a control API on
 127.0.0.1 for 'follow ` + name + ` status' and 'stop'. Stops on Ctrl-C.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(strings.ToUpper(logLevel))); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			logger, err := cmdline.Logger(g.stderr, logLevel, logFormat)
+			if err != nil {
+				return usageError{err}
 			}
-			logger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 			home, err := g.followRoot().Home(name)
 			if err != nil {
 				return usageError{err}
@@ -63,7 +63,9 @@ pinset, send signed offers with the pledge, and serve a control API on
 					return err
 				}
 				defer logFile.Close()
-				logger = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: lvl}))
+				if logger, err = cmdline.Logger(logFile, logLevel, logFormat); err != nil {
+					return usageError{err}
+				}
 			}
 			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI, Pprof: pprof})
 			if err != nil {
@@ -80,6 +82,7 @@ pinset, send signed offers with the pledge, and serve a control API on
 	cmd.Flags().StringVar(&record, "record", "", "IPNS record file to resolve the newest head from")
 	cmd.Flags().StringVar(&storage, "storage", "", `change the pledge ("500GiB" or "80%") and save it in config.json`)
 	cmd.Flags().StringVar(&ipfsAPI, "ipfs-api", "", "store content in this kubo daemon (its RPC API, e.g. http://127.0.0.1:5001) for this run, overriding config.json's ipfs_api")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the control API (metrics are always at /metrics)")
 	cmd.Flags().BoolVar(&dashboard, "dashboard", false, "draw the dashboard while running (logs go to follow.log in the data folder; q stops the follower)")
 	return cmd

@@ -2,6 +2,7 @@ package cmdline
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"runtime/debug"
 	"strings"
@@ -68,6 +69,37 @@ func TestStrict(t *testing.T) {
 		}
 		if !strings.Contains(text, tc.mention) {
 			t.Errorf("%v: %q does not mention %q", tc.args, text, tc.mention)
+		}
+	}
+}
+
+func TestLogger(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	l, err := Logger(&buf, "warn", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("hidden")
+	l.Warn("shown", "shard", 3)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("json log line %q: %v", buf.String(), err)
+	}
+	if rec["msg"] != "shown" || rec["shard"] != 3.0 || rec["level"] != "WARN" {
+		t.Errorf("json log line %v", rec)
+	}
+	buf.Reset()
+	if l, err = Logger(&buf, "debug", "text"); err != nil {
+		t.Fatal(err)
+	}
+	l.Debug("fetch", "shard", 3)
+	if !strings.Contains(buf.String(), "level=DEBUG msg=fetch shard=3") {
+		t.Errorf("text log line %q", buf.String())
+	}
+	for _, bad := range [][2]string{{"loud", "text"}, {"info", "xml"}} {
+		if _, err := Logger(&buf, bad[0], bad[1]); err == nil {
+			t.Errorf("Logger(%q, %q) accepted", bad[0], bad[1])
 		}
 	}
 }
