@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,13 +310,41 @@ func (d *Daemon) AddPinsWith(ctx context.Context, reqs []PinRequest, opt PinOpti
 	return res, nil
 }
 
+// errListLimit ends a listing at its limit.
+var errListLimit = errors.New("list limit reached")
+
+// handleListPins streams pins as JSON lines in shard, then CID order.
+// ?after=<shard>/<cid> resumes after that pin (the last one a client
+// received); ?limit=N stops after N pins.
 func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var cur *pinset.Cursor
+	if a := q.Get("after"); a != "" {
+		c, err := pinset.ParseCursor(a)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("after: %w", err))
+			return
+		}
+		cur = &c
+	}
+	limit := -1
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("limit %.40q: want a positive integer", l))
+			return
+		}
+		limit = n
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	flusher, _ := w.(http.Flusher)
 	n := 0
-	err := d.pins.List(r.Context(), func(p pinset.Pin) error {
+	each := func(p pinset.Pin) error {
+		if n == limit {
+			return errListLimit
+		}
 		n++
 		pj := pinJSON(p)
 		if sc, ok := d.checks.lookup(p.CID); ok {
@@ -331,8 +360,14 @@ func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	var err error
+	if cur != nil {
+		err = d.pins.ListAfter(r.Context(), *cur, each)
+	} else {
+		err = d.pins.List(r.Context(), each)
+	}
+	if err != nil && !errors.Is(err, errListLimit) {
 		_ = enc.Encode(map[string]string{"error": err.Error()})
 	}
 	_ = bw.Flush()
@@ -348,6 +383,10 @@ type PinJSON struct {
 	// "unreachable" or "failed: <why>" (see SizeCheck).
 	SizeChecked string `json:"size_checked,omitempty"`
 }
+
+// Cursor is where a listing resumes after this pin: pass it as
+// ListOptions.After (?after= in the API).
+func (p PinJSON) Cursor() string { return strconv.FormatInt(p.Shard, 10) + "/" + p.CID }
 
 func pinJSON(p pinset.Pin) PinJSON {
 	return PinJSON{PinRequest: PinRequest{CID: p.CID.String(), Name: p.Name, Size: p.Size, ReplMin: p.ReplMin, ReplMax: p.ReplMax, Meta: p.Meta},

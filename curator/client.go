@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -88,9 +90,28 @@ func (c *Client) RemovePin(ctx context.Context, cidStr string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/pins/"+cidStr, nil, nil)
 }
 
-// ListPins streams every pin to fn, in shard order.
-func (c *Client) ListPins(ctx context.Context, fn func(PinJSON) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/v1/pins", nil)
+// ListOptions page a listing: After resumes after a pin (its cursor,
+// "<shard>/<cid>", from PinJSON.Cursor), Limit stops after that many pins
+// (0: no limit).
+type ListOptions struct {
+	After string
+	Limit int
+}
+
+// ListPins streams the pins to fn, in shard, then CID order.
+func (c *Client) ListPins(ctx context.Context, opt ListOptions, fn func(PinJSON) error) error {
+	v := url.Values{}
+	if opt.After != "" {
+		v.Set("after", opt.After)
+	}
+	if opt.Limit > 0 {
+		v.Set("limit", strconv.Itoa(opt.Limit))
+	}
+	u := c.Base + "/v1/pins"
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
@@ -103,6 +124,12 @@ func (c *Client) ListPins(ctx context.Context, fn func(PinJSON) error) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Error != "" {
+			return fmt.Errorf("list pins: %s", e.Error)
+		}
 		return fmt.Errorf("list pins: %s", resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)

@@ -449,7 +449,7 @@ func FuzzPinOptionsQuery(f *testing.F) {
 func listPins(t *testing.T, cl *Client) map[string]PinJSON {
 	t.Helper()
 	out := map[string]PinJSON{}
-	if err := cl.ListPins(context.Background(), func(p PinJSON) error { out[p.CID] = p; return nil }); err != nil {
+	if err := cl.ListPins(context.Background(), ListOptions{}, func(p PinJSON) error { out[p.CID] = p; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out

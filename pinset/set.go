@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -569,6 +571,57 @@ func (s *Set) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // fn stops the listing and is returned.
 func (s *Set) List(ctx context.Context, fn func(Pin) error) error {
 	return s.list(ctx, "", fn)
+}
+
+// Cursor is a position in a listing: the shard and CID of the last pin
+// a client received. A listing resumes after it.
+type Cursor struct {
+	Shard int64
+	CID   cid.Cid
+}
+
+// String is the cursor as the list API takes it: "<shard>/<cid>".
+func (c Cursor) String() string { return strconv.FormatInt(c.Shard, 10) + "/" + c.CID.String() }
+
+// ParseCursor reads a cursor written by Cursor.String.
+func ParseCursor(s string) (Cursor, error) {
+	sh, cs, ok := strings.Cut(s, "/")
+	if !ok {
+		return Cursor{}, fmt.Errorf("cursor %.80q: want <shard>/<cid>", s)
+	}
+	shard, err := strconv.ParseInt(sh, 10, 64)
+	if err != nil || shard < 0 {
+		return Cursor{}, fmt.Errorf("cursor %.80q: shard is not a non-negative integer", s)
+	}
+	c, err := cid.Decode(cs)
+	if err != nil {
+		return Cursor{}, fmt.Errorf("cursor %.80q: %w", s, err)
+	}
+	return Cursor{Shard: shard, CID: c}, nil
+}
+
+// ListAfter calls fn for every pin after cur, in the order List uses
+// (shard, then CID key), so that a listing cut anywhere resumes where it
+// stopped: pass the shard and CID of the last pin received. It starts at
+// cur's shard, so a resumed listing costs what is left of it plus the
+// part of that one shard already sent.
+func (s *Set) ListAfter(ctx context.Context, cur Cursor, fn func(Pin) error) error {
+	after := pinKey(cur.Shard, cur.CID)
+	for _, sh := range s.Stats().Shards {
+		if sh.Shard < cur.Shard {
+			continue
+		}
+		err := s.list(ctx, shardPrefix(sh.Shard), func(p Pin) error {
+			if p.Shard == cur.Shard && pinKey(p.Shard, p.CID) <= after {
+				return nil
+			}
+			return fn(p)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListShard is List restricted to one shard.

@@ -20,6 +20,7 @@ import (
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/pinset"
 )
 
 func client(g *globals) (*curator.Client, error) {
@@ -192,13 +193,19 @@ sizes are taken as they are.`,
 	imp.Flags().BoolVar(&restart, "restart", false, "ignore the progress file and start from the first line")
 	imp.Flags().IntVar(&batch, "batch", 10_000, "pins per request")
 
-	var asJSON bool
+	var (
+		asJSON bool
+		after  string
+		limit  int
+	)
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List every pin (streams; JSON lines with --json)",
 		Long: `List every pin, one per line: CID, shard, size and name, tab-separated,
 and for a pin whose size was walked or is being checked a fifth column:
-ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
+ok, pending, mismatch: walked N, unreachable or failed: <why>.
+Pins come in shard, then CID order; --limit pages the listing and --after
+resumes it after a pin (a listing cut off says where to resume).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(g)
@@ -208,7 +215,17 @@ ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
 			bw := bufio.NewWriterSize(g.stdout, 64<<10)
 			defer bw.Flush()
 			enc := json.NewEncoder(bw)
-			return c.ListPins(cmd.Context(), func(p curator.PinJSON) error {
+			if limit < 0 {
+				return usageError{fmt.Errorf("--limit %d: want a count, or 0 for every pin", limit)}
+			}
+			if after != "" {
+				if _, err := pinset.ParseCursor(after); err != nil {
+					return usageError{fmt.Errorf("--after: %w", err)}
+				}
+			}
+			n, last := 0, ""
+			err = c.ListPins(cmd.Context(), curator.ListOptions{After: after, Limit: limit}, func(p curator.PinJSON) error {
+				n, last = n+1, p.Cursor()
 				if asJSON {
 					return enc.Encode(p)
 				}
@@ -219,9 +236,19 @@ ok, pending, mismatch: walked N, unreachable or failed: <why>.`,
 				_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\n", p.CID, p.Shard, p.Size, p.Name)
 				return err
 			})
+			if err != nil && last != "" {
+				// Cut off: say where to resume.
+				return fmt.Errorf("%w (after %d pins; resume with --after %s)", err, n, last)
+			}
+			if err == nil && limit > 0 && n == limit {
+				fmt.Fprintf(g.stderr, "%d pins listed; the next page: curate pin ls --after %s --limit %d\n", n, last, limit)
+			}
+			return err
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
+	ls.Flags().StringVar(&after, "after", "", "resume after this pin: <shard>/<cid>, as the previous page or a cut-off listing names it")
+	ls.Flags().IntVar(&limit, "limit", 0, "list at most this many pins (0: all)")
 	rm := &cobra.Command{
 		Use:   "rm <cid>",
 		Short: "Unpin one CID",

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+)
+
+// TestPinLsPages lists 25 pins ten at a time, each page resuming after
+// the last pin of the one before, and gets what one listing gives.
+func TestPinLsPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a daemon: skipped with -short")
+	}
+	home := startCurateDaemon(t)
+	var lines strings.Builder
+	for i := range 25 {
+		h, err := multihash.Sum([]byte(fmt.Sprint("page pin ", i)), multihash.SHA2_256, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&lines, "%s page-%d %d\n", cid.NewCidV1(cid.Raw, h), i, 1000+i)
+	}
+	list := filepath.Join(t.TempDir(), "pins.txt")
+	if err := os.WriteFile(list, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "import", list); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	pinLines := func(out string) []string { // the listing's lines; the paging hint has no tab
+		var ls []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.Contains(l, "\t") {
+				ls = append(ls, l)
+			}
+		}
+		return ls
+	}
+	out, err := runCurate(t, "--home", home, "pin", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := pinLines(out)
+	if len(all) != 25 {
+		t.Fatalf("pin ls: %d pins, want 25\n%s", len(all), out)
+	}
+
+	var paged []string
+	args := []string{"--home", home, "pin", "ls", "--limit", "10"}
+	for page := 0; ; page++ {
+		if page > 5 {
+			t.Fatal("paging does not end")
+		}
+		out, err := runCurate(t, args...)
+		if err != nil {
+			t.Fatalf("page %d: %v\n%s", page, err, out)
+		}
+		got := pinLines(out)
+		paged = append(paged, got...)
+		if len(got) < 10 {
+			if strings.Contains(out, "the next page") {
+				t.Errorf("the last page (%d pins) offers a next page:\n%s", len(got), out)
+			}
+			break
+		}
+		_, next, ok := strings.Cut(out, "--after ")
+		if !ok {
+			t.Fatalf("page %d of 10 pins names no next page:\n%s", page, out)
+		}
+		cursor := strings.Fields(next)[0]
+		f := strings.Split(got[len(got)-1], "\t") // cid, shard, ...
+		if want := f[1] + "/" + f[0]; cursor != want {
+			t.Fatalf("page %d: next cursor %s, want the last pin's %s", page, cursor, want)
+		}
+		args = []string{"--home", home, "pin", "ls", "--limit", "10", "--after", cursor}
+	}
+	if strings.Join(paged, "\n") != strings.Join(all, "\n") {
+		t.Fatalf("pages:\n%s\nwant:\n%s", strings.Join(paged, "\n"), strings.Join(all, "\n"))
+	}
+
+	for _, bad := range [][]string{{"--after", "seven"}, {"--after", "3/notacid"}, {"--limit", "-2"}} {
+		out, err := runCurate(t, append([]string{"--home", home, "pin", "ls"}, bad...)...)
+		if err == nil {
+			t.Errorf("pin ls %v: accepted\n%s", bad, out)
+		}
+	}
+}
