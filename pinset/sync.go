@@ -172,7 +172,14 @@ func (s *Set) walk(ctx context.Context, root cid.Cid, max int) (walkResult, erro
 
 // links returns the parents a processed CRDT block links to. The block is
 // in the local store (go-ds-crdt fetched it to process it).
+// linkCacheEntries bounds Set.linkCache: a CRDT block has one or a few
+// links, so 64k entries take a few MiB and cover the DAG of 64k deltas.
+const linkCacheEntries = 1 << 16
+
 func (s *Set) links(ctx context.Context, c cid.Cid) ([]cid.Cid, error) {
+	if ls, ok := s.linkCache.Get(c); ok {
+		return ls, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	defer cancel()
 	nd, err := s.inner.Get(ctx, c)
@@ -184,6 +191,7 @@ func (s *Set) links(ctx context.Context, c cid.Cid) ([]cid.Cid, error) {
 	for _, l := range ls {
 		out = append(out, l.Cid)
 	}
+	s.linkCache.Add(c, out)
 	return out, nil
 }
 

@@ -14,6 +14,7 @@ import (
 func newDaemonCmd(g *globals) *cobra.Command {
 	var (
 		logLevel, logFormat string
+		memory              string
 		pprof               bool
 	)
 	cmd := &cobra.Command{
@@ -28,6 +29,9 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := newLogger(g, logLevel, logFormat)
 			if err != nil {
+				return usageError{err}
+			}
+			if err := cmdline.SetMemoryLimit(memory, logger); err != nil {
 				return usageError{err}
 			}
 			d, err := curator.OpenDaemon(cmd.Context(), curatorHome(g), curator.DaemonOptions{
@@ -51,6 +55,7 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the API (metrics are always at /metrics)")
+	cmd.Flags().StringVar(&memory, "memory", "", `soft limit on the daemon's heap, e.g. 384MiB: the garbage collector works harder near it, trading CPU for memory (see docs/scale.md; default: GOMEMLIMIT, else none)`)
 	return cmd
 }
 

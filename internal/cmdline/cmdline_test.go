@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -100,6 +102,35 @@ func TestLogger(t *testing.T) {
 	for _, bad := range [][2]string{{"loud", "text"}, {"info", "xml"}} {
 		if _, err := Logger(&buf, bad[0], bad[1]); err == nil {
 			t.Errorf("Logger(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		text string
+		want int64 // the limit after; 0: an error, limit unchanged
+	}{
+		{"", prev},
+		{"256MiB", 256 << 20},
+		{"1GiB", 1 << 30},
+		{"10MiB", 0},
+		{"lots", 0},
+		{"-5MiB", 0},
+	} {
+		debug.SetMemoryLimit(prev)
+		err := SetMemoryLimit(tc.text, log)
+		got := debug.SetMemoryLimit(-1)
+		switch {
+		case tc.want == 0 && err == nil:
+			t.Errorf("%q: no error", tc.text)
+		case tc.want == 0 && got != prev:
+			t.Errorf("%q: limit changed to %d on error", tc.text, got)
+		case tc.want != 0 && (err != nil || got != tc.want):
+			t.Errorf("%q: limit %d err %v, want %d", tc.text, got, err, tc.want)
 		}
 	}
 }
