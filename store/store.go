@@ -17,12 +17,22 @@
 //     two compactors run (badger's least), so the builders need tens of MiB
 //     instead of hundreds at the deeper levels of a large store.
 //
+// Disk: values of 64 KiB and more (content chunks, CRDT deltas) go to the
+// value log, in files of 64 MiB; keys, pins and index entries stay in the
+// LSM tree, where compaction drops what was deleted. Value-log GC runs on
+// go-ds-badger4's schedule (every 15 minutes, then every 10 s while a
+// round reclaims something): it rewrites a log file once compaction has
+// found 20 % of it dead, and deletes the old file. Small files make that
+// possible at all (the log being written is never collected) and keep
+// each rewrite short.
+//
 // Badger maps its table files into memory too. Those pages are the file
 // cache: counted in RSS (RssFile), shared with the kernel's page cache and
 // dropped under memory pressure, unlike the figures above (RssAnon).
 package store
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4/options"
@@ -40,6 +50,8 @@ const (
 	baseTableSize       = 1 << 20
 	tableSizeMultiplier = 1
 	compactors          = 2
+	valueThreshold      = 64 << 10
+	valueLogFileSize    = 64 << 20
 )
 
 // Store is a process's badger4 datastore and the block store on it.
@@ -53,7 +65,10 @@ type Store struct {
 // logging silenced and the memory budget above. go-ds-badger4 runs
 // value-log GC on its schedule (every 15 minutes, rewriting files at least
 // 20 % garbage).
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Store, error) { return open(dir, nil) }
+
+// open is Open with tune, if not nil, applied last (tests shrink files).
+func open(dir string, tune func(*badger.Options)) (*Store, error) {
 	opts := badger.DefaultOptions
 	opts.Options = opts.Options.
 		WithLogger(nil).
@@ -63,14 +78,28 @@ func Open(dir string) (*Store, error) {
 		WithIndexCacheSize(indexCacheSize).
 		WithBaseTableSize(baseTableSize).
 		WithNumCompactors(compactors).
+		WithValueThreshold(valueThreshold).
+		WithValueLogFileSize(valueLogFileSize).
 		WithCompression(options.None)
 	opts.Options.TableSizeMultiplier = tableSizeMultiplier
+	if tune != nil {
+		tune(&opts)
+	}
 	d, err := badger.NewDatastore(dir, &opts)
 	if err != nil {
 		return nil, fmt.Errorf("open datastore %s: %w", dir, err)
 	}
 	bs := blockstore.NewBlockstore(d)
 	return &Store{Datastore: d, Blocks: bs, DAG: dag.NewStore(bs)}, nil
+}
+
+// CollectGarbage runs value-log GC rounds until one reclaims nothing, as
+// the schedule does.
+func (s *Store) CollectGarbage(ctx context.Context) error {
+	if err := s.Datastore.CollectGarbage(ctx); err != nil {
+		return fmt.Errorf("value-log GC: %w", err)
+	}
+	return nil
 }
 
 // Close closes the datastore.
