@@ -35,3 +35,31 @@ func BenchmarkAdd(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkList lists 100,000 pins from a real badger4, as `curate pin ls`
+// does through the API:
+//
+//	go test -run '^$' -bench BenchmarkList -benchtime 5x ./pinset/
+func BenchmarkList(b *testing.B) {
+	const n = 100_000
+	s := openSet(b, testConfig(true), openBadger(b, b.TempDir()), memDAG())
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := uint64(0); i < n; i += 20_000 {
+		if _, err := s.Add(ctx, makePins(i, 20_000, 64, rng)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got := 0
+		if err := s.List(ctx, func(Pin) error { got++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("listed %d pins, want %d", got, n)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "pins/s")
+}

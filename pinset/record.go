@@ -305,6 +305,20 @@ func pinKey(shard int64, c cid.Cid) string {
 // parseKey splits a CRDT key into shard and CID key string. It accepts only
 // the exact layout pinKey writes.
 func parseKey(k string) (int64, string, error) {
+	shard, ck, err := splitKey(k)
+	if err != nil {
+		return 0, "", err
+	}
+	c, err := cid.Decode(ck)
+	if err != nil || c.Version() != 1 || c.String() != ck {
+		return 0, "", fmt.Errorf("%w: key %.80q: not a CIDv1 in its canonical string form", ErrMalformed, k)
+	}
+	return shard, ck, nil
+}
+
+// splitKey is parseKey without the CID check: the shard, and the text
+// after it. decodeEntry checks that text against the record's CID instead.
+func splitKey(k string) (int64, string, error) {
 	if len(k) < 2+shardDigits+1 || k[0] != '/' || k[1+shardDigits] != '/' {
 		return 0, "", fmt.Errorf("%w: key %.80q is not /<shard>/<cid>", ErrMalformed, k)
 	}
@@ -312,12 +326,7 @@ func parseKey(k string) (int64, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("key %.80q: %w", k, err)
 	}
-	ck := k[2+shardDigits:]
-	c, err := cid.Decode(ck)
-	if err != nil || c.Version() != 1 || c.String() != ck {
-		return 0, "", fmt.Errorf("%w: key %.80q: not a CIDv1 in its canonical string form", ErrMalformed, k)
-	}
-	return shard, ck, nil
+	return shard, k[2+shardDigits:], nil
 }
 
 // parseShard parses exactly 16 lowercase hex digits.
@@ -340,7 +349,9 @@ func parseShard(hex string) (int64, error) {
 // decodeEntry decodes the record stored under key k and checks that key and
 // record agree on shard and CID.
 func decodeEntry(k string, v []byte) (Pin, error) {
-	shard, ck, err := parseKey(k)
+	// The CID text is not parsed: it must equal the canonical key of the
+	// record's CID, which makes it a canonical CIDv1 string.
+	shard, ck, err := splitKey(k)
 	if err != nil {
 		return Pin{}, err
 	}
