@@ -12,12 +12,11 @@ import (
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
-	badger4 "github.com/ipfs/go-ds-badger4"
-
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
+	badger4 "github.com/ipfs/go-ds-badger4"
 	crdt "github.com/ipfs/go-ds-crdt"
 	ipld "github.com/ipfs/go-ipld-format"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -65,10 +64,10 @@ type Set struct {
 	idx    *index
 	feed   *feeder
 	pre    *prefetcher // nil when Config.PrefetchBlocks is 0
-	// links caches the links of CRDT blocks read by walks. A block's links
-	// never change, and a catch-up walks the processed part of the DAG
-	// again after every merge: without it, a fresh replica of 1M pins
-	// read each delta block (~100 KiB) about a hundred times.
+	// linkCache holds the links of CRDT blocks read by walks. A block's
+	// links never change, and a catch-up walks the processed part of the
+	// DAG again after every merge: without it, a fresh replica of 1M pins
+	// read each delta block about a hundred times.
 	linkCache *lru.Cache[cid.Cid, []cid.Cid]
 
 	writeMu sync.Mutex // one batch at a time: go-ds-crdt's pending delta is global
@@ -654,17 +653,22 @@ func (s *Set) list(ctx context.Context, prefix string, fn func(Pin) error) error
 	defer leave()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// go-ds-crdt's Query reads the same keys and hands each over through
-	// a goroutine of its own, after go-ds-badger4's: reading them here
-	// saves those hops per pin. Its layout (the set's values under
-	// <ns>/s/k/<key>/v, present only while the key is not tombstoned) is
-	// go-ds-crdt's since its first release; the List tests check it
-	// against a model.
+	return s.listIn(ctx, s.store, prefix, fn)
+}
+
+// listIn lists the pins under prefix from store, the replica's datastore.
+// go-ds-crdt's Query reads the same keys and hands each over through a
+// goroutine of its own, after go-ds-badger4's: reading them here saves
+// those hops per pin, and on badger the query's too. The layout (the set's
+// values under <ns>/s/k/<key>/v, present only while the key is not
+// tombstoned) is go-ds-crdt's since its first release; the List tests
+// check it against a model, on both paths.
+func (s *Set) listIn(ctx context.Context, store ds.Datastore, prefix string, fn func(Pin) error) error {
 	base := s.crdtNS.ChildString("s").ChildString("k")
-	if bd, ok := s.store.(*badger4.Datastore); ok {
+	if bd, ok := store.(*badger4.Datastore); ok {
 		return s.listBadger(ctx, bd.DB, base.String(), base.Child(ds.NewKey(prefix)).String(), fn)
 	}
-	res, err := s.store.Query(ctx, query.Query{Prefix: base.Child(ds.NewKey(prefix)).String()})
+	res, err := store.Query(ctx, query.Query{Prefix: base.Child(ds.NewKey(prefix)).String()})
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
@@ -677,10 +681,10 @@ func (s *Set) list(ctx context.Context, prefix string, fn func(Pin) error) error
 		if s.isClosing() {
 			return ErrClosed
 		}
-		if !strings.HasSuffix(r.Key, "/v") {
+		if !strings.HasSuffix(r.Key, valueSuffix) {
 			continue // the element's priority
 		}
-		p, err := decodeEntry(strings.TrimSuffix(strings.TrimPrefix(r.Key, baseStr), "/v"), r.Value)
+		p, err := decodeEntry(strings.TrimSuffix(strings.TrimPrefix(r.Key, baseStr), valueSuffix), r.Value)
 		if err != nil {
 			continue
 		}
@@ -690,6 +694,10 @@ func (s *Set) list(ctx context.Context, prefix string, fn func(Pin) error) error
 	}
 	return ctx.Err()
 }
+
+// valueSuffix ends the key of a live element's value in go-ds-crdt's set
+// (<ns>/s/k/<key>/v); its priority is under <key>/p.
+const valueSuffix = "/v"
 
 // listBadger is list's loop over badger itself: keys in order under
 // prefix, values read in place (decodeEntry copies what it keeps), no
@@ -702,10 +710,12 @@ func (s *Set) listBadger(ctx context.Context, db *badgerdb.DB, base, prefix stri
 	opts.Prefix = []byte(prefix + "/")
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	var p Pin
-	decode := func(v []byte) error {
-		var err error
-		p, err = decodeEntry(string(it.Item().Key()[len(base):len(it.Item().Key())-2]), v)
+	var (
+		key []byte
+		p   Pin
+	)
+	decode := func(v []byte) (err error) {
+		p, err = decodeEntry(string(key[len(base):len(key)-len(valueSuffix)]), v)
 		return err
 	}
 	n := 0
@@ -718,10 +728,11 @@ func (s *Set) listBadger(ctx context.Context, db *badgerdb.DB, base, prefix stri
 				return ErrClosed
 			}
 		}
-		if !bytes.HasSuffix(it.Item().Key(), []byte("/v")) {
+		item := it.Item()
+		if key = item.Key(); !bytes.HasSuffix(key, []byte(valueSuffix)) {
 			continue // the element's priority
 		}
-		if err := it.Item().Value(decode); err != nil {
+		if err := item.Value(decode); err != nil {
 			continue // malformed: skipped, as List does
 		}
 		if err := fn(p); err != nil {

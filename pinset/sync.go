@@ -170,12 +170,12 @@ func (s *Set) walk(ctx context.Context, root cid.Cid, max int) (walkResult, erro
 	return res, nil
 }
 
-// links returns the parents a processed CRDT block links to. The block is
-// in the local store (go-ds-crdt fetched it to process it).
 // linkCacheEntries bounds Set.linkCache: a CRDT block has one or a few
 // links, so 64k entries take a few MiB and cover the DAG of 64k deltas.
 const linkCacheEntries = 1 << 16
 
+// links returns the parents a processed CRDT block links to. The block is
+// in the local store (go-ds-crdt fetched it to process it).
 func (s *Set) links(ctx context.Context, c cid.Cid) ([]cid.Cid, error) {
 	if ls, ok := s.linkCache.Get(c); ok {
 		return ls, nil

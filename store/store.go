@@ -6,14 +6,14 @@
 // memory a daemon needs whatever its pinset size (measured at 1M pins, see
 // docs/scale.md):
 //
-//   - memtables: memTables × memTableSize = 3 × 16 MiB. Writes land in the
+//   - memtables: memTables × memTableSize = 3 × 8 MiB. Writes land in the
 //     active one; full ones wait for their flush to level 0.
 //   - block cache: 16 MiB of uncompressed table blocks, for reads.
 //   - index cache: 16 MiB of table indexes and bloom filters. Without it
 //     badger keeps every table's index in memory, which grows with the store.
 //   - compaction: badger builds each output table in memory before writing
 //     it, at twice the table size, with several builders per compaction.
-//     Tables stay baseTableSize (2 MiB) at every level (multiplier 1) and
+//     Tables stay baseTableSize (1 MiB) at every level (multiplier 1) and
 //     two compactors run (badger's least), so the builders need tens of MiB
 //     instead of hundreds at the deeper levels of a large store.
 //
