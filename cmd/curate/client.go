@@ -204,6 +204,7 @@ sizes are taken as they are.`,
 		Long: `List every pin, one per line: CID, shard, size and name, tab-separated,
 and for a pin whose size was walked or is being checked a fifth column:
 ok, pending, mismatch: walked N, unreachable or failed: <why>.
+Control characters in names are printed escaped (\t, \n, \r, \xNN).
 Pins come in shard, then CID order; --limit pages the listing and --after
 resumes it after a pin (a listing cut off says where to resume).`,
 		Args: exactArgs(0),
@@ -212,9 +213,6 @@ resumes it after a pin (a listing cut off says where to resume).`,
 			if err != nil {
 				return err
 			}
-			bw := bufio.NewWriterSize(g.stdout, 64<<10)
-			defer bw.Flush()
-			enc := json.NewEncoder(bw)
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit %d: want a count, or 0 for every pin", limit)}
 			}
@@ -223,19 +221,16 @@ resumes it after a pin (a listing cut off says where to resume).`,
 					return usageError{fmt.Errorf("--after: %w", err)}
 				}
 			}
-			n, last := 0, ""
-			err = c.ListPins(cmd.Context(), curator.ListOptions{After: after, Limit: limit}, func(p curator.PinJSON) error {
-				n, last = n+1, p.Cursor()
-				if asJSON {
-					return enc.Encode(p)
-				}
-				if p.SizeChecked != "" {
-					_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\t%s\n", p.CID, p.Shard, p.Size, p.Name, p.SizeChecked)
-					return err
-				}
-				_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\n", p.CID, p.Shard, p.Size, p.Name)
-				return err
-			})
+			bw := bufio.NewWriterSize(g.stdout, 256<<10)
+			format := curator.FormatTSV
+			if asJSON {
+				format = curator.FormatJSON
+			}
+			// The daemon's lines are printed as they come.
+			n, last, err := c.CopyPins(cmd.Context(), curator.ListOptions{After: after, Limit: limit}, format, bw)
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil && last != "" {
 				// Cut off: say where to resume.
 				return fmt.Errorf("%w (after %d pins; resume with --after %s)", err, n, last)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+	"github.com/pinfold/pinfold/curator"
 )
 
 // TestPinLsPages lists 25 pins ten at a time, each page resuming after
@@ -82,6 +84,34 @@ func TestPinLsPages(t *testing.T) {
 	}
 	if strings.Join(paged, "\n") != strings.Join(all, "\n") {
 		t.Fatalf("pages:\n%s\nwant:\n%s", strings.Join(paged, "\n"), strings.Join(all, "\n"))
+	}
+
+	// A whole listing resumed after a pin (no --limit: the parallel path)
+	// gives the rest, and --json lists the same pins in the same order.
+	f := strings.Split(all[11], "\t")
+	out, err = runCurate(t, "--home", home, "pin", "ls", "--after", f[1]+"/"+f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pinLines(out); strings.Join(got, "\n") != strings.Join(all[12:], "\n") {
+		t.Fatalf("pin ls --after the 12th pin:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(all[12:], "\n"))
+	}
+	out, err = runCurate(t, "--home", home, "pin", "ls", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jl := strings.Split(strings.TrimSpace(out), "\n")
+	if len(jl) != len(all) {
+		t.Fatalf("pin ls --json: %d lines, want %d\n%s", len(jl), len(all), out)
+	}
+	for i, l := range jl {
+		var p curator.PinJSON
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatalf("pin ls --json line %d: %v: %s", i, err, l)
+		}
+		if want := strings.Split(all[i], "\t"); p.CID != want[0] || fmt.Sprint(p.Shard) != want[1] || fmt.Sprint(p.Size) != want[2] || p.Name != want[3] {
+			t.Errorf("pin ls --json line %d: %s; the text listing has %q", i, l, all[i])
+		}
 	}
 
 	for _, bad := range [][]string{{"--after", "seven"}, {"--after", "3/notacid"}, {"--limit", "-2"}} {
