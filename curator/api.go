@@ -104,6 +104,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/pins", d.handleAddPins)
 	mux.HandleFunc("GET /v1/pins", d.handleListPins)
 	mux.HandleFunc("DELETE /v1/pins/{cid}", d.handleRemovePin)
+	mux.HandleFunc("POST /v1/pins/remove", d.handleRemovePins)
 	mux.HandleFunc("GET /v1/members", d.handleMembers)
 	mux.HandleFunc("GET /v1/shards", d.handleShards)
 	mux.HandleFunc("POST /v1/add", d.handleAdd)
@@ -454,6 +455,55 @@ func (d *Daemon) handleRemovePin(w http.ResponseWriter, r *http.Request) {
 	}
 	d.poke()
 	writeJSON(w, map[string]int{"removed": n})
+}
+
+// RemoveResult is the answer to POST /v1/pins/remove.
+type RemoveResult struct {
+	Removed int `json:"removed"`
+	Absent  int `json:"absent"` // not pinned: skipped, so a removal resumes
+}
+
+// handleRemovePins unpins the CIDs of the body, one per line (at most
+// maxPinBatch), in one CRDT delta batch. CIDs not pinned are counted as
+// absent. A line that is not a CID refuses the whole request.
+func (d *Daemon) handleRemovePins(w http.ResponseWriter, r *http.Request) {
+	var cids []cid.Cid
+	sc := bufio.NewScanner(http.MaxBytesReader(w, r.Body, maxPinBatch*128))
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" {
+			continue
+		}
+		if len(cids) == maxPinBatch {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d CIDs in one request", maxPinBatch))
+			return
+		}
+		c, err := cid.Decode(t)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("line %d: %.80q: %w", line, t, err))
+			return
+		}
+		cids = append(cids, c)
+	}
+	if err := sc.Err(); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("read the CIDs: %w", err))
+		return
+	}
+	n, err := d.pins.Remove(r.Context(), cids)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	for _, c := range cids {
+		if err := d.checks.forget(r.Context(), c); err != nil {
+			httpError(w, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	if n > 0 {
+		d.poke()
+	}
+	writeJSON(w, RemoveResult{Removed: n, Absent: len(cids) - n})
 }
 
 func (d *Daemon) handleMembers(w http.ResponseWriter, r *http.Request) {

@@ -90,6 +90,18 @@ func (c *Client) RemovePin(ctx context.Context, cidStr string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/pins/"+cidStr, nil, nil)
 }
 
+// RemovePins unpins many CIDs at once (at most 100,000 per call); CIDs
+// not pinned come back as Absent.
+func (c *Client) RemovePins(ctx context.Context, cids []string) (RemoveResult, error) {
+	var body bytes.Buffer
+	for _, s := range cids {
+		body.WriteString(s)
+		body.WriteByte('\n')
+	}
+	var res RemoveResult
+	return res, c.do(ctx, http.MethodPost, "/v1/pins/remove", &body, &res)
+}
+
 // ListOptions page a listing: After resumes after a pin (its cursor,
 // "<shard>/<cid>", from PinJSON.Cursor), Limit stops after that many pins
 // (0: no limit).

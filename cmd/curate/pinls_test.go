@@ -20,21 +20,7 @@ func TestPinLsPages(t *testing.T) {
 		t.Skip("runs a daemon: skipped with -short")
 	}
 	home := startCurateDaemon(t)
-	var lines strings.Builder
-	for i := range 25 {
-		h, err := multihash.Sum([]byte(fmt.Sprint("page pin ", i)), multihash.SHA2_256, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&lines, "%s page-%d %d\n", cid.NewCidV1(cid.Raw, h), i, 1000+i)
-	}
-	list := filepath.Join(t.TempDir(), "pins.txt")
-	if err := os.WriteFile(list, []byte(lines.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := runCurate(t, "--home", home, "pin", "import", list); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
+	importTestPins(t, home, "page", 25)
 	pinLines := func(out string) []string { // the listing's lines; the paging hint has no tab
 		var ls []string
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -119,5 +105,75 @@ func TestPinLsPages(t *testing.T) {
 		if err == nil {
 			t.Errorf("pin ls %v: accepted\n%s", bad, out)
 		}
+	}
+}
+
+// importTestPins imports n pins named <prefix>-<i> into the daemon at
+// home and returns their CIDs.
+func importTestPins(t *testing.T, home, prefix string, n int) []string {
+	t.Helper()
+	var lines strings.Builder
+	var cids []string
+	for i := range n {
+		h, err := multihash.Sum([]byte(fmt.Sprint(prefix, " pin ", i)), multihash.SHA2_256, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cid.NewCidV1(cid.Raw, h).String()
+		cids = append(cids, c)
+		fmt.Fprintf(&lines, "%s %s-%d %d\n", c, prefix, i, 1000+i)
+	}
+	list := filepath.Join(t.TempDir(), "pins.txt")
+	if err := os.WriteFile(list, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "import", list); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	return cids
+}
+
+// TestPinRmMany unpins CIDs given as arguments and from a file, skipping
+// those not pinned, and refuses a file with a bad line before unpinning
+// anything.
+func TestPinRmMany(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a daemon: skipped with -short")
+	}
+	home := startCurateDaemon(t)
+	cids := importTestPins(t, home, "rm", 20)
+	count := func() int {
+		out, err := runCurate(t, "--home", home, "pin", "ls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(out, "\n")
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "rm", cids[0], cids[1]); err != nil || !strings.Contains(out, "unpinned 2; 0 were not pinned") {
+		t.Fatalf("pin rm two CIDs: %v\n%s", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "rm.txt")
+	body := "# retire these\n\n" + cids[1] + "\n" + strings.Join(cids[2:10], " some-name 12\n") + "\n"
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "rm", "--from", file); err != nil || !strings.Contains(out, "unpinned 8; 1 were not pinned") {
+		t.Fatalf("pin rm --from: %v\n%s", err, out)
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("after removing 10 of 20 pins, pin ls lists %d", n)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.txt")
+	if err := os.WriteFile(bad, []byte(cids[10]+"\nnot-a-cid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "rm", "--from", bad); err == nil || !strings.Contains(err.Error()+out, "line 2") {
+		t.Fatalf("pin rm --from a file with a bad line 2: %v\n%s", err, out)
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("a refused removal changed the pinset: %d pins, want 10", n)
+	}
+	if out, err := runCurate(t, "--home", home, "pin", "rm"); err == nil {
+		t.Fatalf("pin rm with nothing to remove: accepted\n%s", out)
 	}
 }
