@@ -146,6 +146,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
+	pcfg.Bandwidth = p2p.BandwidthConfig{MaxUpload: int64(l.Config.MaxUpload), MaxDownload: int64(l.Config.MaxDownload)}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
