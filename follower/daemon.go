@@ -197,6 +197,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if opt.IPFSAPI != "" {
 		api = opt.IPFSAPI
 	}
+	if api != "" && (l.Config.MaxUpload != 0 || l.Config.MaxDownload != 0) {
+		d.log.Warn("max_upload and max_download bound this follower's own bitswap only: kubo fetches and serves the shards, outside them",
+			"ipfs_api", api)
+	}
 	if err := d.openContentStore(ctx, api); err != nil {
 		return nil, err
 	}
