@@ -49,6 +49,9 @@ func TestBandwidthFlags(t *testing.T) {
 	if up, down := limits(); up != 5_000_000 || down != 5_000_000 {
 		t.Fatalf("after init: limits %s, %s; want 5MB/s, 5MB/s", up, down)
 	}
+	if out, err := runFollow(t, "--root", root, "demo", "info"); err != nil || !strings.Contains(out, "bandwidth   upload 5MB/s, download 5MB/s\n") {
+		t.Fatalf("info: %v\n%s", err, out)
+	}
 	// run checks the flags before anything else and saves them; kubo on
 	// port 1 then fails the start, after the save.
 	if _, err := runFollow(t, "--root", root, "demo", "run", "--max-download", "10kB/s"); !errors.As(err, &ue) {

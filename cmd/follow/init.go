@@ -161,6 +161,7 @@ func newInfoCmd(g *globals, name string) *cobra.Command {
 			fmt.Fprintf(w, "peer ID     %s\n", info.Peer)
 			fmt.Fprintf(w, "folder      %s\n", info.Folder)
 			fmt.Fprintf(w, "pledge      %s\n", l.Config.Storage)
+			fmt.Fprintf(w, "bandwidth   upload %s, download %s\n", l.Config.MaxUpload, l.Config.MaxDownload)
 			if l.Config.Nickname != "" {
 				fmt.Fprintf(w, "nickname    %s\n", l.Config.Nickname)
 			}
