@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -13,6 +14,10 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestBandwidthValidate(t *testing.T) {
@@ -248,5 +253,83 @@ func TestBandwidthMeasure(t *testing.T) {
 				humanize.Bytes(uint64(limited.Rate)))
 			checkRate(t, dir, total, elapsed, limit)
 		})
+	}
+}
+
+// shapedPair returns a stream from a shaped host with upload limit up to
+// a plain host that reads and discards everything.
+func shapedPair(t *testing.T, up int64) network.Stream {
+	t.Helper()
+	const proto = "/pinfold-test/shaped/1"
+	mk := func() host.Host {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		return h
+	}
+	a, b := mk(), mk()
+	b.SetStreamHandler(proto, func(s network.Stream) {
+		_, _ = io.Copy(io.Discard, s)
+		_ = s.Close()
+	})
+	life, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	shaped := shapedHost{Host: a, life: life, up: newShaper(up), down: newShaper(0)}
+	ctx, cancelDial := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancelDial()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shaped.NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Reset() })
+	return s
+}
+
+// TestShapedStreamDeadline: time spent waiting for the budget moves the
+// write deadline the caller set, so a write that is slow only because of
+// the limit does not time out.
+func TestShapedStreamDeadline(t *testing.T) {
+	t.Parallel()
+	s := shapedPair(t, MinBandwidth) // burst 64KiB: 192KiB wait about 2 s
+	if err := s.SetWriteDeadline(time.Now().Add(500 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n, err := s.Write(make([]byte, 3*MinBandwidth))
+	took := time.Since(start)
+	if err != nil || n != 3*MinBandwidth {
+		t.Fatalf("Write = %d, %v after %s; want all of it despite the deadline", n, err, took)
+	}
+	if took < 1500*time.Millisecond {
+		t.Errorf("192KiB at 64KiB/s took %s; want about 2 s", took)
+	}
+}
+
+// TestShapedStreamClose: closing a stream ends a write waiting for the
+// budget.
+func TestShapedStreamClose(t *testing.T) {
+	t.Parallel()
+	s := shapedPair(t, MinBandwidth)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Write(make([]byte, 64*MinBandwidth)) // a minute at the limit
+		done <- err
+	}()
+	waitFor(t, "the write to wait for the budget", func() bool { return s.(*shapedStream).up.lim.Tokens() < 0 })
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Write returned no error after Reset")
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Write still waiting after Reset")
 	}
 }
