@@ -256,9 +256,10 @@ func TestBandwidthMeasure(t *testing.T) {
 	}
 }
 
-// shapedPair returns a stream from a shaped host with upload limit up to
-// a plain host that reads and discards everything.
-func shapedPair(t *testing.T, up int64) network.Stream {
+// shapedStreams returns a function that opens streams from a shaped host
+// with upload limit up to a plain host that reads and discards
+// everything; all of them share the host's budget.
+func shapedStreams(t *testing.T, up int64) func() network.Stream {
 	t.Helper()
 	const proto = "/pinfold-test/shaped/1"
 	mk := func() host.Host {
@@ -277,17 +278,19 @@ func shapedPair(t *testing.T, up int64) network.Stream {
 	life, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	shaped := shapedHost{Host: a, life: life, up: newShaper(up), down: newShaper(0)}
-	ctx, cancelDial := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancelDial()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
+	return func() network.Stream {
+		ctx, cancelDial := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancelDial()
+		if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := shaped.NewStream(ctx, b.ID(), proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Reset() })
+		return s
 	}
-	s, err := shaped.NewStream(ctx, b.ID(), proto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Reset() })
-	return s
 }
 
 // TestShapedStreamDeadline: time spent waiting for the budget moves the
@@ -295,7 +298,7 @@ func shapedPair(t *testing.T, up int64) network.Stream {
 // the limit does not time out.
 func TestShapedStreamDeadline(t *testing.T) {
 	t.Parallel()
-	s := shapedPair(t, MinBandwidth) // burst 64KiB: 192KiB wait about 2 s
+	s := shapedStreams(t, MinBandwidth)() // burst 64KiB: 192KiB wait about 2 s
 	if err := s.SetWriteDeadline(time.Now().Add(500 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
@@ -310,26 +313,54 @@ func TestShapedStreamDeadline(t *testing.T) {
 	}
 }
 
-// TestShapedStreamClose: closing a stream ends a write waiting for the
-// budget.
+// TestShapedStreamClose: a small write does not wait behind large ones,
+// and resetting a stream ends a write waiting for the budget.
 func TestShapedStreamClose(t *testing.T) {
 	t.Parallel()
-	s := shapedPair(t, MinBandwidth)
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Write(make([]byte, 64*MinBandwidth)) // a minute at the limit
-		done <- err
-	}()
-	waitFor(t, "the write to wait for the budget", func() bool { return s.(*shapedStream).up.lim.Tokens() < 0 })
-	if err := s.Reset(); err != nil {
-		t.Fatal(err)
+	open := shapedStreams(t, MinBandwidth)
+	// Four large writes, each a minute at the limit: each holds one burst
+	// (64KiB, a second) of the budget ahead, so the queue is 4 s long.
+	big := make([]network.Stream, 4)
+	done := make(chan error, len(big))
+	for i := range big {
+		big[i] = open()
+		go func() {
+			_, err := big[i].Write(make([]byte, 64*MinBandwidth))
+			done <- err
+		}()
 	}
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("Write returned no error after Reset")
+	lim := big[0].(*shapedStream).up.lim
+	waitFor(t, "the writes to queue for the budget", func() bool { return lim.Tokens() < -3.5*MinBandwidth })
+	// A small message (a want) on another stream does not queue behind
+	// them, but its bytes are charged.
+	other := open()
+	start, before := time.Now(), lim.Tokens()
+	queue := time.Duration(-before / MinBandwidth * float64(time.Second))
+	if _, err := other.Write(make([]byte, smallWrite)); err != nil {
+		t.Fatalf("small write: %v", err)
+	}
+	took := time.Since(start)
+	if took > queue/2 {
+		t.Errorf("a small write took %s behind a queue of %s", took, queue)
+	}
+	// The budget refills at the limit meanwhile.
+	after, refill := lim.Tokens(), took.Seconds()*MinBandwidth
+	if after > before-smallWrite+refill+1 {
+		t.Errorf("budget %.0f before the small write, %.0f after (%.0f refilled); want %d bytes less", before, after, refill, smallWrite)
+	}
+	for _, s := range big {
+		if err := s.Reset(); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(waitTimeout):
-		t.Fatal("Write still waiting after Reset")
+	}
+	for range big {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("Write returned no error after Reset")
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("Write still waiting after Reset")
+		}
 	}
 }
