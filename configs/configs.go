@@ -411,6 +411,13 @@ type Follower struct {
 	// DHT, when its mode is not "off", runs a Kademlia DHT on the host
 	// and also resolves the cluster's IPNS record through it. Default: off.
 	DHT DHT `json:"dht"`
+	// MaxUpload and MaxDownload bound the bytes per second bitswap sends
+	// (blocks served, wants) and receives (shards fetched, the pinset's
+	// blocks): "5MB/s", "512KiB/s", "40Mbit/s", or "unlimited" (the
+	// default). A limit is at least 64KiB/s. Gossipsub (heads, offers,
+	// ACKs) and audits are not counted.
+	MaxUpload   Rate `json:"max_upload"`
+	MaxDownload Rate `json:"max_download"`
 }
 
 // DefaultFollower returns the configuration of a real deployment. It
@@ -466,6 +473,12 @@ func (f *Follower) Validate() error {
 	}
 	if f.FetchConcurrency < 1 || f.FetchConcurrency > 256 {
 		return invalid("follower.fetch_concurrency", "is %d; want 1 to 256", f.FetchConcurrency)
+	}
+	if err := f.MaxUpload.ValidateLimit("follower.max_upload"); err != nil {
+		return err
+	}
+	if err := f.MaxDownload.ValidateLimit("follower.max_download"); err != nil {
+		return err
 	}
 	return f.DHT.validate("follower.dht")
 }

@@ -60,6 +60,9 @@ type Status struct {
 	// that stalled and asked every peer again in a new bitswap session.
 	Penalised     map[string]uint64 `json:"bitswap_penalties,omitempty"`
 	FetchRenewals int64             `json:"fetch_renewals,omitempty"`
+	// Bandwidth is bitswap's traffic: the rates over the last 10 s, the
+	// totals since start and the limits (bytes per second, 0: unlimited).
+	Bandwidth p2p.Bandwidth `json:"bandwidth"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -98,7 +101,7 @@ func (d *Daemon) Status() Status {
 	s := Status{
 		Cluster: d.l.Home.Name, ClusterName: d.l.Cluster.Name, ClusterID: d.l.Cluster.ID, Peer: d.l.ID.String(), Nickname: d.l.Config.Nickname,
 		Started: d.started, Pledged: pledged, Free: free, Peers: len(d.node.Peers()),
-		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)},
+		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)}, Bandwidth: d.node.Bandwidth(),
 	}
 	for _, a := range d.node.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())

@@ -146,6 +146,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
+	pcfg.Bandwidth = p2p.BandwidthConfig{MaxUpload: int64(l.Config.MaxUpload), MaxDownload: int64(l.Config.MaxDownload)}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -195,6 +196,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	api := l.Config.IPFSAPI
 	if opt.IPFSAPI != "" {
 		api = opt.IPFSAPI
+	}
+	if api != "" && (l.Config.MaxUpload != 0 || l.Config.MaxDownload != 0) {
+		d.log.Warn("max_upload and max_download bound this follower's own bitswap only: kubo fetches and serves the shards, outside them",
+			"ipfs_api", api)
 	}
 	if err := d.openContentStore(ctx, api); err != nil {
 		return nil, err

@@ -121,6 +121,10 @@ type Config struct {
 	// DHT sets up the optional Kademlia DHT; see DHTConfig. Default: off.
 	DHT DHTConfig
 
+	// Bandwidth bounds bitswap's upload and download; see
+	// BandwidthConfig. Default: unlimited.
+	Bandwidth BandwidthConfig
+
 	// Blockstore holds the blocks bitswap serves and stores what it
 	// fetches. Required by New; never written to JSON.
 	Blockstore blockstore.Blockstore
@@ -304,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rejections < 0 {
 		return invalid("rejections", "is %d; want >= 0", c.Rejections)
+	}
+	if err := c.Bandwidth.validate(); err != nil {
+		return err
 	}
 	b := c.Bitswap
 	if b.SearchDelay <= 0 {

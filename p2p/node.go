@@ -53,6 +53,8 @@ type Node struct {
 	dag    ipld.DAGService
 	rej    *rejections
 	guard  *contentGuard // bitswap liars: ledger, penalties, connection gater
+	up     *shaper       // bitswap's upload budget and meter
+	down   *shaper       // bitswap's download budget and meter
 	bs     *bitswap.Bitswap
 	inbox  *inbox // per-peer budgets before gossipsub's validation queue
 	mesh   *meshView
@@ -81,7 +83,8 @@ type Node struct {
 // unless cfg asks, no AutoNAT service.
 // Gossipsub signs every message and requires valid signatures on every
 // message received (StrictSign). Bitswap (client and server) asks only
-// connected peers.
+// connected peers; its streams spend cfg.Bandwidth's upload and download
+// budgets (see BandwidthConfig) and are metered (see Node.Bandwidth).
 //
 // Goroutines: libp2p, the DHT, gossipsub and bitswap start theirs here;
 // they belong to the Node and stop in Close. logger may be nil.
@@ -166,7 +169,9 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("p2p: start gossipsub: %w", err)
 	}
 
-	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(n.host), g: n.guard}
+	n.up, n.down = newShaper(cfg.Bandwidth.MaxUpload), newShaper(cfg.Bandwidth.MaxDownload)
+	shaped := shapedHost{Host: n.host, life: n.life, up: n.up, down: n.down}
+	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(shaped), g: n.guard}
 	bs := bitswap.New(context.Background(), bsNet, nil, cfg.Blockstore,
 		bitswap.ProviderSearchDelay(cfg.Bitswap.SearchDelay),
 		bitswap.RebroadcastDelay(cfg.Bitswap.RebroadcastDelay),
