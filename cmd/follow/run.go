@@ -151,6 +151,9 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	if s.DiskError != "" {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
 	}
+	if s.DiskPaused != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskPaused)
+	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
 	if s.AcksPending > 0 {
 		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
