@@ -67,7 +67,7 @@ func alive(t *testing.T, p *proc) {
 	select {
 	case err := <-p.done:
 		p.done <- err
-		t.Fatalf("%s died: %v; log:\n%s", p.name, err, tail(p.log))
+		t.Fatalf("%s died: %v: %s; log:\n%s", p.name, err, crashLine(p.log), tail(p.log))
 	default:
 	}
 }
@@ -108,7 +108,7 @@ func TestFollowerSurvivesFullDisk(t *testing.T) {
 	run(t, "follow", "--root", root, "f1", "init", cfgPath, "--storage", "600MiB", "--listen", "/ip4/127.0.0.1/tcp/0")
 	f1 := start(t, filepath.Join(dir, "f1.log"), "follow", "--root", root, "f1", "run")
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PINFOLD_DISKFULL_LOG") != "" {
 			out, _ := tryRun("follow", "--root", root, "f1", "status", "--json")
 			t.Logf("f1 status:\n%s\nf1 log:\n%s", out, tail(f1.log))
 		}
@@ -133,7 +133,7 @@ func TestFollowerSurvivesFullDisk(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "No space left") {
 		t.Fatalf("dd should stop at a full disk: %v: %s", err, out)
 	}
-	t.Logf("f1 had fetched %d bytes when dd filled the disk: %s", fetchedAtFill, strings.TrimSpace(lastLine(string(out))))
+	t.Logf("f1 had fetched %d bytes when dd started to fill the disk: %s", fetchedAtFill, strings.TrimSpace(lastLine(string(out))))
 
 	var paused diskStatus
 	waitFor(t, 20*time.Second, "f1 to report the pause for disk space", func() bool {
@@ -142,7 +142,11 @@ func TestFollowerSurvivesFullDisk(t *testing.T) {
 		paused = s
 		return err == nil && strings.HasPrefix(s.DiskPaused, "paused: disk full") && s.DiskPauses > 0
 	})
-	t.Logf("f1 status: %s", paused.DiskPaused)
+	var fetchedAtPause int64
+	for _, r := range paused.Shards {
+		fetchedAtPause += r.Fetched
+	}
+	t.Logf("f1 status, %d bytes fetched: %s", fetchedAtPause, paused.DiskPaused)
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +202,19 @@ func TestFollowerSurvivesFullDisk(t *testing.T) {
 			t.Fatalf("pin %s: %d bytes stored, %d declared", p.CID, stat.Bytes, p.Size)
 		}
 	}
+}
+
+// crashLine returns the lines of a Go crash report in the log at path
+// that say what killed the process.
+func crashLine(path string) string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "unexpected fault address") || strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "[signal ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func lastLine(s string) string {

@@ -1,0 +1,86 @@
+package follower
+
+import (
+	"testing"
+
+	"github.com/pinfold/pinfold/store"
+)
+
+func TestDecideDisk(t *testing.T) {
+	const (
+		mib = int64(1) << 20
+		r   = 200 * mib // reserve
+		h   = 64 * mib  // headroom
+	)
+	p := diskPolicy{Reserve: r, Headroom: h}
+	cases := []struct {
+		name   string
+		s      diskState
+		paused bool
+		want   diskDecision
+	}{
+		{"plenty of room", diskState{Free: 10 << 30, Reserve: r}, false, diskDecision{}},
+		{"exactly the headroom left", diskState{Free: h, Reserve: r}, false, diskDecision{}},
+		{"one byte under the headroom: pause and release the reserve", diskState{Free: h - 1, Reserve: r}, false,
+			diskDecision{Pause: true, Release: true, ResumeAt: r + 2*h}},
+		{"holes count against the free space", diskState{Free: h + 10*mib, Holes: 11 * mib, Reserve: r}, false,
+			diskDecision{Pause: true, Release: true, ResumeAt: 11*mib + r + 2*h}},
+		{"disk full", diskState{Free: 0, Reserve: r}, false,
+			diskDecision{Pause: true, Release: true, ResumeAt: r + 2*h}},
+		{"no reserve at start, room for it", diskState{Free: r + h}, false, diskDecision{Restore: true}},
+		{"no reserve at start, no room for it", diskState{Free: r + h - 1}, false,
+			diskDecision{Pause: true, ResumeAt: r + 2*h}},
+		{"part of the reserve missing", diskState{Free: 50*mib + h, Reserve: r - 50*mib}, false, diskDecision{Restore: true}},
+		{"paused, reserve released, still short", diskState{Free: r + 2*h - 1}, true,
+			diskDecision{Pause: true, ResumeAt: r + 2*h}},
+		{"paused, room for the reserve and twice the headroom: resume", diskState{Free: r + 2*h}, true,
+			diskDecision{Restore: true}},
+		{"paused between the thresholds: stays paused (hysteresis)", diskState{Free: r + h + h/2}, true,
+			diskDecision{Pause: true, ResumeAt: r + 2*h}},
+		{"running at the same free space goes on", diskState{Free: r + h + h/2}, false, diskDecision{Restore: true}},
+		{"paused, reserve held, free under the reserve: release it", diskState{Free: h / 2, Reserve: r}, true,
+			diskDecision{Pause: true, Release: true, ResumeAt: r + 2*h}},
+		{"paused, reserve held, free at the reserve: keep it", diskState{Free: r, Reserve: r}, true,
+			diskDecision{}},
+		{"paused, reserve held, free space taken by holes", diskState{Free: r, Holes: r, Reserve: r}, true,
+			diskDecision{Pause: true, Release: true, ResumeAt: r + r + 2*h}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := decideDisk(p, c.s, c.paused); got != c.want {
+				t.Errorf("decideDisk(%+v, paused %v) = %+v, want %+v", c.s, c.paused, got, c.want)
+			}
+		})
+	}
+}
+
+// TestDecideDiskNeverResumesIntoAPause: a decision to resume (or keep
+// running) leaves at least the headroom after making the reserve whole, so
+// the next check with the same disk does not pause again.
+func TestDecideDiskNeverResumesIntoAPause(t *testing.T) {
+	p := diskPolicy{Reserve: store.DiskReserve, Headroom: diskHeadroom}
+	for free := int64(0); free < 2*store.DiskReserve; free += 1 << 20 {
+		for _, holes := range []int64{0, 16 << 20, 128 << 20} {
+			for _, held := range []int64{0, store.DiskReserve / 2, store.DiskReserve} {
+				for _, paused := range []bool{false, true} {
+					s := diskState{Free: free, Holes: holes, Reserve: held}
+					d := decideDisk(p, s, paused)
+					if d.Pause {
+						if d.ResumeAt <= free {
+							t.Fatalf("%+v paused %v: paused with resume at %d, already free", s, paused, d.ResumeAt)
+						}
+						continue
+					}
+					after := s
+					if d.Restore {
+						after.Free -= store.DiskReserve - held
+						after.Reserve = store.DiskReserve
+					}
+					if again := decideDisk(p, after, false); again.Pause || again.Restore {
+						t.Fatalf("%+v paused %v: %+v, then %+v on %+v", s, paused, d, again, after)
+					}
+				}
+			}
+		}
+	}
+}
