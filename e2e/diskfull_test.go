@@ -142,9 +142,13 @@ func TestFollowerSurvivesFullDisk(t *testing.T) {
 		paused = s
 		return err == nil && strings.HasPrefix(s.DiskPaused, "paused: disk full") && s.DiskPauses > 0
 	})
-	var fetchedAtPause int64
+	var fetchedAtPause, total int64
 	for _, r := range paused.Shards {
 		fetchedAtPause += r.Fetched
+		total += r.Bytes
+	}
+	if fetchedAtPause >= total {
+		t.Fatalf("f1 had fetched all %d bytes when it paused: the disk did not fill mid-fetch", total)
 	}
 	t.Logf("f1 status, %d bytes fetched: %s", fetchedAtPause, paused.DiskPaused)
 	if err := os.Remove(fill); err != nil {

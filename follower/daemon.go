@@ -284,6 +284,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "disk", Run: d.diskLoop},
 		{Name: "disk-guard", Run: d.disk.run},
+		{Name: "disk-watch", Run: d.disk.watch},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {

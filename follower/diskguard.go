@@ -1,7 +1,9 @@
 package follower
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +27,8 @@ import (
 // allocate kills the process with SIGBUS (see store/disk.go). The disk
 // guard
 //
-//   - keeps badger's mapped logs fully allocated, so a page badger already
-//     has never faults;
+//   - keeps badger's mapped logs fully allocated (as soon as inotify shows
+//     a new one, and at every check), so a page badger has never faults;
 //   - keeps a reserve file (disk-reserve in the data folder) of
 //     store.DiskReserve bytes, allocated, and gives its space back to
 //     badger only once fetching has stopped for a full disk, so badger
@@ -128,6 +130,70 @@ func (g *diskGuard) run(ctx context.Context) error {
 		g.allocateLogs()
 		g.check(0)
 	}
+}
+
+// watch allocates each mapped log badger creates as soon as it appears
+// (inotify), instead of at the next check, until ctx ends. Without
+// inotify it logs why and leaves the allocation to the checks.
+func (g *diskGuard) watch(ctx context.Context) error {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		g.log.Warn("disk guard: no inotify; new logs are allocated at the next check", "err", err)
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close ends a Read
+	defer f.Close()
+	if _, err := unix.InotifyAddWatch(fd, g.dir, unix.IN_CREATE); err != nil {
+		g.log.Warn("disk guard: watch the datastore; new logs are allocated at the next check", "dir", g.dir, "err", err)
+		return nil
+	}
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.log.Warn("disk guard: read inotify events; new logs are allocated at the next check", "err", err)
+			return nil
+		}
+		for _, name := range inotifyNames(buf[:n]) {
+			if size := store.MappedLogSize(name); size > 0 {
+				g.preallocate(filepath.Join(g.dir, name), size)
+			}
+		}
+	}
+}
+
+// inotifyNames returns the file names of the inotify events in b.
+func inotifyNames(b []byte) []string {
+	var names []string
+	for len(b) >= unix.SizeofInotifyEvent {
+		nameLen := int(binary.NativeEndian.Uint32(b[12:16])) // struct inotify_event: wd, mask, cookie, len, name
+		end := unix.SizeofInotifyEvent + nameLen
+		if end > len(b) {
+			break
+		}
+		if name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:end], "\x00")); name != "" {
+			names = append(names, name)
+		}
+		b = b[end:]
+	}
+	return names
+}
+
+// preallocate allocates size bytes for path, which badger has just
+// created, without changing its size: badger truncates a new file to its
+// full size only if it is still empty.
+func (g *diskGuard) preallocate(path string, size int64) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, size) // what fails is counted at the next check
 }
 
 // allocateLogs allocates every mapped log of the datastore in full and

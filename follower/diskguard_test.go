@@ -1,7 +1,17 @@
 package follower
 
 import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pinfold/pinfold/store"
 )
@@ -82,5 +92,83 @@ func TestDecideDiskNeverResumesIntoAPause(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDiskWatchAllocatesNewLogs: a memtable WAL created in the datastore
+// folder is allocated in full by the watch, its size left as badger
+// created it; other files are left alone.
+func TestDiskWatchAllocatesNewLogs(t *testing.T) {
+	home := Home{Dir: t.TempDir()}
+	if err := os.Mkdir(home.DatastorePath(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	g := newDiskGuard(home, slog.New(slog.DiscardHandler), func(string, string) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.watch(ctx) }() // owned by the test: ends with cancel
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	allocated := func(name string) int64 {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(home.DatastorePath(), name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Size != 0 {
+			t.Fatalf("%s: size %d, want 0 (the watch must not change it)", name, st.Size)
+		}
+		return st.Blocks * 512
+	}
+	// The watch may start after the first file is created: create files
+	// until one is allocated, within a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; ; i++ {
+		name := fmt.Sprintf("%05d.mem", i)
+		if err := os.WriteFile(filepath.Join(home.DatastorePath(), name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home.DatastorePath(), fmt.Sprintf("%06d.sst", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if allocated(name) >= store.MappedLogSize(name) {
+				ok = true
+				break
+			}
+		}
+		if ok {
+			if n := allocated(fmt.Sprintf("%06d.sst", i)); n != 0 {
+				t.Fatalf("a table got %d bytes allocated", n)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no memtable WAL allocated by the watch in 10 s (%d created)", i)
+		}
+	}
+}
+
+func TestInotifyNames(t *testing.T) {
+	event := func(name string, pad int) []byte {
+		b := make([]byte, unix.SizeofInotifyEvent+len(name)+pad)
+		binary.NativeEndian.PutUint32(b[12:16], uint32(len(name)+pad))
+		copy(b[unix.SizeofInotifyEvent:], name)
+		return b
+	}
+	var b []byte
+	b = append(b, event("00001.mem", 7)...)
+	b = append(b, event("", 0)...)
+	b = append(b, event("000002.vlog", 5)...)
+	got := inotifyNames(b)
+	if want := []string{"00001.mem", "000002.vlog"}; !slices.Equal(got, want) {
+		t.Fatalf("inotifyNames = %q, want %q", got, want)
+	}
+	if got := inotifyNames(b[:len(b)-3]); !slices.Equal(got, []string{"00001.mem"}) {
+		t.Fatalf("a cut event: inotifyNames = %q, want the whole ones only", got)
 	}
 }
