@@ -24,17 +24,34 @@ import (
 	"github.com/pinfold/pinfold/store"
 )
 
-// mountSmallFS mounts a tmpfs of size at a new folder and unmounts it at
-// cleanup; it skips the test when mounting is not allowed.
-func mountSmallFS(t *testing.T, size string) string {
+// mountSmallFS mounts a file system of size MiB at a new folder and
+// unmounts it at cleanup: a tmpfs, or with PINFOLD_DISKFULL_FS=ext4 an
+// ext4 image on a loop device. It skips the test when mounting is not
+// allowed.
+func mountSmallFS(t *testing.T, size int) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small")
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "small")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "pfdsk-"+filepath.Base(filepath.Dir(dir)), dir).CombinedOutput()
+	mount := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", size), "pfdsk-"+filepath.Base(tmp), dir)
+	if os.Getenv("PINFOLD_DISKFULL_FS") == "ext4" {
+		img := filepath.Join(tmp, "small.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, int64(size)<<20); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+			t.Skipf("cannot make an ext4 image: mkfs.ext4: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		mount = exec.Command("mount", "-o", "loop", img, dir)
+	}
+	out, err := mount.CombinedOutput()
 	if err != nil {
-		t.Skipf("cannot mount a small file system (needs root or CAP_SYS_ADMIN): mount -t tmpfs: %v: %s", err, strings.TrimSpace(string(out)))
+		t.Skipf("cannot mount a small file system (needs root or CAP_SYS_ADMIN): %s: %v: %s", strings.Join(mount.Args, " "), err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -79,7 +96,7 @@ func alive(t *testing.T, p *proc) {
 // ACKed, every block of every pin present and matching its CID.
 func TestFollowerSurvivesFullDisk(t *testing.T) {
 	t.Parallel()
-	small := mountSmallFS(t, "1200m")
+	small := mountSmallFS(t, 1200)
 	dir := t.TempDir()
 	home := filepath.Join(dir, "curator")
 	root := filepath.Join(small, "followers")
