@@ -411,6 +411,11 @@ type Follower struct {
 	// DHT, when its mode is not "off", runs a Kademlia DHT on the host
 	// and also resolves the cluster's IPNS record through it. Default: off.
 	DHT DHT `json:"dht"`
+	// DiskGuard keeps a disk filled by another program from crashing the
+	// follower: badger's logs allocated ahead, a reserve of free space,
+	// fetching paused while the disk is full (docs/operations.md, "A full
+	// disk"). It takes about 400 MiB of the disk. Default: on.
+	DiskGuard bool `json:"disk_guard"`
 }
 
 // DefaultFollower returns the configuration of a real deployment. It
@@ -427,6 +432,7 @@ func DefaultFollower() Follower {
 		FetchConcurrency: 8,
 		AckInterval:      Duration(10 * time.Minute),
 		DHT:              DefaultDHT(),
+		DiskGuard:        true,
 	}
 }
 

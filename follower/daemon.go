@@ -137,6 +137,11 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, err
 	}
 	d.disk = newDiskGuard(home, d.log.With("subsystem", "disk"), d.event)
+	if !l.Config.DiskGuard {
+		if err := d.disk.turnOff(); err != nil {
+			return nil, err
+		}
+	}
 	d.disk.allocateLogs()
 	d.disk.check(0) // makes the reserve whole, or starts paused
 	if err := d.checkIdentity(ctx, clusterID, checkpoint); err != nil {

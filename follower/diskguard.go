@@ -107,6 +107,7 @@ type diskGuard struct {
 	cancel     context.CancelFunc // the running fetch's
 	pauses     int64
 	noAllocate bool // the file system has no fallocate
+	off        bool // config disk_guard false: every method does nothing
 }
 
 func newDiskGuard(home Home, log *slog.Logger, event func(kind, text string)) *diskGuard {
@@ -117,8 +118,21 @@ func newDiskGuard(home Home, log *slog.Logger, event func(kind, text string)) *d
 	}
 }
 
+// turnOff makes every method of g do nothing, and deletes the reserve
+// file a run with the guard on left.
+func (g *diskGuard) turnOff() error {
+	g.off = true
+	if err := os.Remove(g.reserve); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("disk guard off: %w", err)
+	}
+	return nil
+}
+
 // run checks every diskCheckInterval until ctx ends.
 func (g *diskGuard) run(ctx context.Context) error {
+	if g.off {
+		return nil
+	}
 	t := time.NewTicker(diskCheckInterval)
 	defer t.Stop()
 	for {
@@ -136,6 +150,9 @@ func (g *diskGuard) run(ctx context.Context) error {
 // (inotify), instead of at the next check, until ctx ends. Without
 // inotify it logs why and leaves the allocation to the checks.
 func (g *diskGuard) watch(ctx context.Context) error {
+	if g.off {
+		return nil
+	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		g.log.Warn("disk guard: no inotify; new logs are allocated at the next check", "err", err)
@@ -199,6 +216,9 @@ func (g *diskGuard) preallocate(path string, size int64) {
 // allocateLogs allocates every mapped log of the datastore in full and
 // records the bytes that could not be.
 func (g *diskGuard) allocateLogs() {
+	if g.off {
+		return
+	}
 	entries, err := os.ReadDir(g.dir)
 	if err != nil {
 		g.log.Warn("disk guard: list the datastore", "err", err)
@@ -249,6 +269,9 @@ func (g *diskGuard) allocate(path string) int64 {
 // check reads the disk for a write of n more bytes and applies the
 // decision; it reports whether fetching may go on.
 func (g *diskGuard) check(n int64) bool {
+	if g.off {
+		return true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var fs unix.Statfs_t

@@ -128,6 +128,10 @@ type FollowerOptions struct {
 	// IPFSAPI, if set, is a kubo RPC API the follower stores its shards
 	// in instead of its embedded block store.
 	IPFSAPI string
+	// DiskGuard turns the follower's disk guard on. Off by default here:
+	// its reserve and allocated logs take about 400 MiB of real disk per
+	// follower, too much for clusters of many followers in temp folders.
+	DiskGuard bool
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -144,6 +148,7 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.API = "127.0.0.1:0"
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
 		cfg.IPFSAPI = opt.IPFSAPI
+		cfg.DiskGuard = opt.DiskGuard
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
 		}
