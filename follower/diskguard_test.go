@@ -3,6 +3,7 @@ package follower
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -170,5 +171,32 @@ func TestInotifyNames(t *testing.T) {
 	}
 	if got := inotifyNames(b[:len(b)-3]); !slices.Equal(got, []string{"00001.mem"}) {
 		t.Fatalf("a cut event: inotifyNames = %q, want the whole ones only", got)
+	}
+}
+
+// TestDiskGuardOff: with disk_guard false the reserve a previous run left
+// is deleted and the guard never pauses, even on a disk it reads as full.
+func TestDiskGuardOff(t *testing.T) {
+	home := Home{Dir: t.TempDir()}
+	g := newDiskGuard(home, slog.New(slog.DiscardHandler), func(string, string) {})
+	g.policy.Reserve = 1 << 62 // no disk has this much free: a guard on would pause
+	if err := os.WriteFile(g.reserve, []byte("left by a run with the guard on"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.turnOff(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(g.reserve); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the reserve file is still there: %v", err)
+	}
+	if !g.check(1 << 40) {
+		t.Fatal("a guard turned off paused fetching")
+	}
+	if info := g.info(); info.Paused != "" || info.Pauses != 0 {
+		t.Fatalf("a guard turned off reports %+v", info)
+	}
+	g.off = false
+	if g.check(0) {
+		t.Fatal("the same guard on did not pause: the test shows nothing")
 	}
 }
