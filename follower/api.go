@@ -43,6 +43,12 @@ type Status struct {
 	Shards      []ShardStatus `json:"shards"`
 	Why         string        `json:"why,omitempty"` // why nothing is assigned, when nothing is
 	DiskError   string        `json:"disk_error,omitempty"`
+	// DiskPaused says why fetching is paused for disk space and when it
+	// resumes; DiskReserve is the free space held back for badger
+	// (docs/operations.md, "A full disk"), DiskPauses the pauses since start.
+	DiskPaused  string `json:"disk_paused,omitempty"`
+	DiskReserve int64  `json:"disk_reserve"`
+	DiskPauses  int64  `json:"disk_pauses"`
 	// AcksPending counts this follower's ACKs that no signed head records
 	// yet; they are sent again until one does.
 	AcksPending int `json:"acks_pending"`
@@ -133,6 +139,8 @@ func (d *Daemon) Status() Status {
 	d.shards.mu.Lock()
 	s.Why, s.DiskError = d.shards.reason, d.shards.diskErr
 	d.shards.mu.Unlock()
+	di := d.disk.info()
+	s.DiskPaused, s.DiskReserve, s.DiskPauses = di.Paused, di.Reserve, di.Pauses
 	s.Events = d.Events()
 	if rec, ok := d.heads.Record(); ok {
 		s.Record = &RecordInfo{Seq: rec.Seq, EOL: rec.EOL.UTC()}

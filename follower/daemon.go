@@ -80,6 +80,7 @@ type Daemon struct {
 	auditSrv    *audit.Server
 	shards      *shards
 	events      events
+	disk        *diskGuard // keeps a full disk from crashing badger; see diskguard.go
 	fetchWakeCh chan struct{}
 	caughtUpSig chan struct{} // receives after each catch-up
 
@@ -135,6 +136,14 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.store, err = store.Open(home.DatastorePath()); err != nil {
 		return nil, err
 	}
+	d.disk = newDiskGuard(home, d.log.With("subsystem", "disk"), d.event)
+	if !l.Config.DiskGuard {
+		if err := d.disk.turnOff(); err != nil {
+			return nil, err
+		}
+	}
+	d.disk.allocateLogs()
+	d.disk.check(0) // makes the reserve whole, or starts paused
 	if err := d.checkIdentity(ctx, clusterID, checkpoint); err != nil {
 		return nil, err
 	}
@@ -142,7 +151,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Listen = l.Config.Listen
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = home.PeersPath()
-	pcfg.Blockstore = d.store.Blocks
+	pcfg.Blockstore = guardedBlocks{d.store.Blocks, d.disk} // what bitswap fetches is checked against the free space
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
@@ -284,6 +293,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "disk", Run: d.diskLoop},
+		{Name: "disk-guard", Run: d.disk.run},
+		{Name: "disk-watch", Run: d.disk.watch},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {

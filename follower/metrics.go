@@ -27,6 +27,9 @@ func (d *Daemon) samples() []metrics.Sample {
 		{Name: "acks_pending", Help: "ACKs that no signed head records yet.", Value: float64(s.AcksPending)},
 		{Name: "audits_passed_total", Help: "Audits of this follower's copies that signed heads record as passed.", Value: float64(s.Audits.Passes), Counter: true},
 		{Name: "audits_failed_total", Help: "Audits of this follower's copies that signed heads record as failed.", Value: float64(s.Audits.Fails), Counter: true},
+		{Name: "disk_paused", Help: "1 while fetching is paused for disk space.", Value: b(s.DiskPaused != "")},
+		{Name: "disk_pauses_total", Help: "Times fetching paused for disk space.", Value: float64(s.DiskPauses), Counter: true},
+		{Name: "disk_reserve_bytes", Help: "Free space held back in the data folder for badger to finish its writes on a full disk.", Value: float64(s.DiskReserve)},
 		{Name: "fetch_renewals_total", Help: "Shard fetches that stalled and asked every peer again.", Value: float64(s.FetchRenewals), Counter: true},
 	}
 	reachable := 0

@@ -130,6 +130,10 @@ type FollowerOptions struct {
 	IPFSAPI string
 	// MaxUpload and MaxDownload bound its bitswap traffic (0: unlimited).
 	MaxUpload, MaxDownload configs.Rate
+	// DiskGuard turns the follower's disk guard on. Off by default here:
+	// its reserve and allocated logs take about 400 MiB of real disk per
+	// follower, too much for clusters of many followers in temp folders.
+	DiskGuard bool
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -147,6 +151,7 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
 		cfg.IPFSAPI = opt.IPFSAPI
 		cfg.MaxUpload, cfg.MaxDownload = opt.MaxUpload, opt.MaxDownload
+		cfg.DiskGuard = opt.DiskGuard
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
 		}

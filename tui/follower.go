@@ -224,6 +224,9 @@ func (m *FollowerModel) layout() followerLayout {
 	if m.status.DiskError != "" {
 		l.storage++
 	}
+	if m.status.DiskPaused != "" {
+		l.storage++
+	}
 	// The shards, audits and traffic lines.
 	l.storage += 3
 	fixed := 3 + l.storage + 1 // header (with the next action), storage, footer
@@ -338,6 +341,9 @@ func (m *FollowerModel) storage(w int) []string {
 	}
 	if s.DiskError != "" {
 		lines = append(lines, warnStyle.Render("disk: "+s.DiskError))
+	}
+	if s.DiskPaused != "" {
+		lines = append(lines, warnStyle.Render("disk: "+s.DiskPaused))
 	}
 	// What counts: the copies an audit proved, and this follower's record,
 	// cut visibly where the screen is narrow.

@@ -19,15 +19,16 @@ import (
 
 func newInitCmd(g *globals, name string) *cobra.Command {
 	var (
-		storage  string
-		nickname string
-		domain   string
-		listen   []string
-		ipfsAPI  string
-		boot     []string
-		trustID  string
-		offline  bool
-		limits   limitFlags
+		storage   string
+		nickname  string
+		domain    string
+		listen    []string
+		ipfsAPI   string
+		boot      []string
+		trustID   string
+		offline   bool
+		limits    limitFlags
+		diskGuard bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init <cluster-config | URL | IPNS name>",
@@ -88,7 +89,7 @@ reachable it warns and goes on.`,
 				}
 				cfg.Storage = p
 			}
-			cfg.Nickname, cfg.Domain = nickname, domain
+			cfg.Nickname, cfg.Domain, cfg.DiskGuard = nickname, domain, diskGuard
 			if err := limits.set(&cfg); err != nil {
 				return err
 			}
@@ -122,6 +123,7 @@ reachable it warns and goes on.`,
 	f.StringSliceVar(&boot, "bootstrap", nil, "peers of the cluster, /ip4/…/tcp/…/p2p/<peer ID> (required with an IPNS name)")
 	f.StringVar(&trustID, "trust", "", "peer ID of a curator you trust (required with an IPNS name)")
 	f.BoolVar(&offline, "offline", false, "do not check the config against the cluster's peers")
+	f.BoolVar(&diskGuard, "disk-guard", true, "keep a reserve of free space and badger's logs allocated so that a disk filled by another program cannot crash the follower (about 400 MiB)")
 	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
 	limits.add(cmd)
 	return cmd

@@ -158,6 +158,9 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	if s.DiskError != "" {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
 	}
+	if s.DiskPaused != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskPaused)
+	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
 	fmt.Fprintf(tw, "traffic\t%s\n", tui.TrafficSummary(s.Bandwidth))
 	if s.AcksPending > 0 {
