@@ -46,6 +46,8 @@ type Cluster struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	followers map[string]*Follower
+	stopCur   context.CancelFunc // stops the curator's Run (StopCurator)
+	curDone   chan struct{}      // closed when the curator's Run returned
 	errs      []error
 	onClose   []func() // run first by Close (DemoOptions.OnStart's detach)
 }
@@ -95,8 +97,18 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	for _, a := range d.Node().Addrs() {
 		c.Config.Bootstrap = append(c.Config.Bootstrap, a.String())
 	}
-	c.run("curator", d.Run, nil)
+	curCtx, stopCur := context.WithCancel(cctx)
+	c.stopCur, c.curDone = stopCur, make(chan struct{})
+	c.run("curator", func(context.Context) error { return d.Run(curCtx) }, c.curDone)
 	return c, nil
+}
+
+// StopCurator stops and closes the curator, as if it were killed: the
+// followers go on without it. Close still returns its Run's error.
+func (c *Cluster) StopCurator() error {
+	c.stopCur()
+	<-c.curDone
+	return c.Curator.Close()
 }
 
 // run runs f until the cluster (or stop) ends; its error is kept for Close.
