@@ -83,7 +83,7 @@ type Daemon struct {
 	shards      *shards
 	events      events
 	fetchWakeCh chan struct{}
-	memberAddrs *memberAddrs // from other members' offers; see peering.go
+	memberAddrs *memberAddrs  // from other members' offers; see peering.go
 	caughtUpSig chan struct{} // receives after each catch-up
 
 	mu       sync.Mutex

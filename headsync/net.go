@@ -186,7 +186,7 @@ func (n *Net) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("headsync: subscribe to host events: %w", err)
 	}
-	defer newPeers.Close() // runs first of the defers: askNew sees the channel closed
+	defer newPeers.Close()                          // runs first of the defers: askNew sees the channel closed
 	wg.Go(func() { n.askNew(ctx, newPeers.Out()) }) // ends with ctx
 	for {
 		select {

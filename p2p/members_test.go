@@ -24,10 +24,10 @@ func TestSetMembersBounds(t *testing.T) {
 	}
 	good := ma.StringCast("/ip4/10.1.2.3/tcp/4050")
 	list := []peer.AddrInfo{
-		{ID: n.ID(), Addrs: []ma.Multiaddr{good}},                                      // ourselves
-		{ID: boot.ID(), Addrs: []ma.Multiaddr{good}},                                   // bootstrap
-		{ID: id(30), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/tcp/4050")}},    // unspecified IP
-		{ID: id(31), Addrs: []ma.Multiaddr{ma.StringCast("/dns4/example.com/tcp/1")}},  // not an IP
+		{ID: n.ID(), Addrs: []ma.Multiaddr{good}},                                     // ourselves
+		{ID: boot.ID(), Addrs: []ma.Multiaddr{good}},                                  // bootstrap
+		{ID: id(30), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/tcp/4050")}},   // unspecified IP
+		{ID: id(31), Addrs: []ma.Multiaddr{ma.StringCast("/dns4/example.com/tcp/1")}}, // not an IP
 		{ID: id(32), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/224.0.0.1/tcp/4050")}}, // multicast
 		{ID: id(33), Addrs: []ma.Multiaddr{good, good}},
 		{ID: id(33), Addrs: []ma.Multiaddr{good}}, // duplicate

@@ -20,8 +20,8 @@ import (
 type target struct {
 	info        peer.AddrInfo
 	bootstrap   bool
-	member      bool // kept by SetMembers
-	reached     bool // a connection to it has succeeded in this Run
+	member      bool      // kept by SetMembers
+	reached     bool      // a connection to it has succeeded in this Run
 	failures    int       // consecutive failed dials or short-lived connections
 	next        time.Time // earliest next dial
 	dialing     bool
