@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -145,22 +146,12 @@ func rankMembers(self peer.ID, cs []peerCandidate) []peer.ID {
 // until ctx ends. The topic's validator checked each offer's signature
 // and that its signer published it.
 func (d *Daemon) readOffers(ctx context.Context) error {
-	sub, err := d.offers.Subscribe()
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		m, err := sub.Next(ctx)
-		if err != nil {
-			return nil // ctx ended or the topic closed
-		}
+	return readTopic(ctx, d.offers, func(m *pubsub.Message) {
 		so, err := trust.VerifyOffer(d.rules.Cluster, m.Data) // validated; decode again
-		if err != nil || peer.ID(so.Offer.Peer) == d.l.ID {
-			continue
+		if err == nil && peer.ID(so.Offer.Peer) != d.l.ID {
+			d.memberAddrs.add(so.Offer)
 		}
-		d.memberAddrs.add(so.Offer)
-	}
+	})
 }
 
 // peeringLoop hands the node the members to keep, ranked, whenever an
