@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pinfold/pinfold/dag"
@@ -212,11 +214,22 @@ func (d *Daemon) setMembers() {
 // newest head's, else the cluster config's) has been connected, checked
 // every second until ctx ends. While no curator is reachable the pinset
 // may be behind whatever the replica holds, and status says so.
+//
+// A connection into a network that went away stays open until its
+// muxer's keep-alive fails (tens of seconds), so every curatorPingEvery
+// it pings the curators it is connected to, and closes the connection to
+// one that does not answer within curatorPingTimeout: status then says
+// so, and the node redials it (see p2p.Run).
 func (d *Daemon) watchCurators(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var pings sync.WaitGroup
+	defer pings.Wait()
+	var pinging atomic.Bool
+	lastPing := d.now()
 	for {
-		reached := slices.ContainsFunc(d.trustSet(), d.node.ConnectedTo)
+		trustSet := d.trustSet()
+		reached := slices.ContainsFunc(trustSet, d.node.ConnectedTo)
 		d.mu.Lock()
 		lost, since := !reached && d.noCurator.IsZero(), d.noCurator
 		switch {
@@ -232,12 +245,54 @@ func (d *Daemon) watchCurators(ctx context.Context) error {
 		case reached && !since.IsZero() && since != d.started:
 			d.event("curators", fmt.Sprintf("a curator is reachable again, after %s", d.now().Sub(since).Round(time.Second)))
 		}
+		if reached && d.now().Sub(lastPing) >= curatorPingEvery && pinging.CompareAndSwap(false, true) {
+			lastPing = d.now()
+			pings.Go(func() { // owned by watchCurators: waited for when it returns
+				defer pinging.Store(false)
+				d.pingCurators(ctx, trustSet)
+			})
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
 	}
+}
+
+const (
+	curatorPingEvery   = 5 * time.Second
+	curatorPingTimeout = 5 * time.Second
+	maxCuratorPings    = 16 // curators pinged per round, at most
+)
+
+// pingCurators pings the connected curators of trustSet at once and
+// closes the connections of those that do not answer in time.
+func (d *Daemon) pingCurators(ctx context.Context, trustSet []peer.ID) {
+	h := d.node.Host()
+	var wg sync.WaitGroup
+	n := 0
+	for _, id := range trustSet {
+		if n == maxCuratorPings || !d.node.ConnectedTo(id) {
+			continue
+		}
+		n++
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, curatorPingTimeout)
+			defer cancel()
+			res, ok := <-ping.Ping(pctx, h, id)
+			if ctx.Err() != nil || (ok && res.Error == nil) {
+				return
+			}
+			err := pctx.Err()
+			if ok && res.Error != nil {
+				err = res.Error
+			}
+			d.log.Info("curator does not answer pings; closing its connection", "peer", id, "err", err)
+			_ = h.Network().ClosePeer(id)
+		})
+	}
+	wg.Wait()
 }
 
 // trustSet is the newest head's trust set, or the cluster config's before
@@ -255,9 +310,15 @@ func (d *Daemon) trustSet() []peer.ID {
 }
 
 // NoCuratorSince returns since when no curator has been reachable; zero
-// while one is.
+// while one is connected.
 func (d *Daemon) NoCuratorSince() time.Time {
+	if slices.ContainsFunc(d.trustSet(), d.node.ConnectedTo) {
+		return time.Time{}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.noCurator.IsZero() { // lost since watchCurators last looked
+		return d.now()
+	}
 	return d.noCurator
 }

@@ -37,6 +37,9 @@ func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 	for _, f := range []*localcluster.Follower{f1, f2} {
 		waitFor(t, 30*time.Second, f.Name+" to catch up", caughtUpTo(f, c, 100))
 	}
+	if s := f1.Daemon.Status(); s.Pinset.NoCuratorSince != nil {
+		t.Fatalf("f1's status says no curator is reachable while the curator runs: %+v", s.Pinset)
+	}
 	id2 := f2.Daemon.Node().ID()
 	waitFor(t, 30*time.Second, "f1 to keep a connection to f2, from f2's offer", func() bool {
 		return f1.Daemon.Node().ConnectedTo(id2) && slicesHas(f1.Daemon.Node().Members(), id2)

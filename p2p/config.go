@@ -70,7 +70,10 @@ type Config struct {
 	// has succeeded, so a partition that heals is noticed within seconds.
 	// Members never reached back off up to ReconnectMax, so addresses a
 	// member claims cannot make the node dial a stranger every few
-	// seconds. ReconnectMax still caps it. Default: 5s.
+	// seconds. ReconnectMax still caps it. It also bounds each redial of
+	// such a peer after a failure (DialTimeout bounds the first): a dial
+	// into a network that drops packets hangs until its timeout.
+	// Default: 5s.
 	KeepReconnectMax time.Duration
 
 	// KeepMembers bounds how many cluster members (SetMembers) Run keeps

@@ -352,9 +352,15 @@ func (r *runner) dial(t *target) {
 	r.inflight++
 	r.dials.Add(1)
 	info := t.info
+	timeout := r.n.cfg.DialTimeout
+	if t.kept() && t.failures > 0 {
+		// Reconnecting: a dial into a network that drops packets hangs
+		// until its timeout; a short one retries sooner once it is back.
+		timeout = min(timeout, r.n.cfg.KeepReconnectMax)
+	}
 	go func() {
 		defer r.dials.Done()
-		ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.DialTimeout)
+		ctx, cancel := context.WithTimeout(r.ctx, timeout)
 		defer cancel()
 		r.results <- dialResult{id: info.ID, err: r.n.host.Connect(ctx, info)}
 	}()
