@@ -140,6 +140,12 @@ type FollowerOptions struct {
 	// IPFSAPI, if set, is a kubo RPC API the follower stores its shards
 	// in instead of its embedded block store.
 	IPFSAPI string
+	// Bootstrap, if set, replaces the cluster config's bootstrap list
+	// (the curator's addresses) of a new follower.
+	Bootstrap []string
+	// RecordFile, if set, is an IPNS record file the follower resolves
+	// the newest head from at start (follow run --record).
+	RecordFile string
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -162,13 +168,17 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		if opt.AckInterval > 0 {
 			cfg.AckInterval = configs.Duration(opt.AckInterval)
 		}
-		if _, err := home.Init(c.Config, cfg, rand.Reader); err != nil {
+		cluster := c.Config
+		if opt.Bootstrap != nil {
+			cluster.Bootstrap = opt.Bootstrap
+		}
+		if _, err := home.Init(cluster, cfg, rand.Reader); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
 		return nil, err
 	}
-	d, err := follower.OpenDaemon(ctx, home, follower.DaemonOptions{Logger: c.log.With("node", name)})
+	d, err := follower.OpenDaemon(ctx, home, follower.DaemonOptions{Logger: c.log.With("node", name), RecordFile: opt.RecordFile})
 	if err != nil {
 		return nil, err
 	}

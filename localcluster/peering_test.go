@@ -2,6 +2,7 @@ package localcluster_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/localcluster"
+	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/tui"
 )
 
@@ -85,4 +87,50 @@ func slicesHas(list []peer.AddrInfo, id peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// TestRecordFileWithOneMember: a new follower that knows one member (not
+// the curator, which is gone) and has the cluster's IPNS record in a file
+// (follow run --record) catches up within seconds: the record does not
+// hold up the start, and it is kept.
+func TestRecordFileWithOneMember(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startCluster(t)
+	f1, err := c.AddFollower(ctx, "f1", localcluster.FollowerOptions{Pledge: configs.Pledge{Bytes: 1 << 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Curator.AddPins(ctx, fakePins(t, 0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "f1 to catch up", caughtUpTo(f1, c, 100))
+	newest, _ := c.Curator.Heads().Newest()
+	waitFor(t, 30*time.Second, "the curator's record of its newest head", func() bool {
+		r, ok := c.Curator.Heads().Record()
+		return ok && r.Seq == uint64(newest.Head.Seq)
+	})
+	rec, _ := c.Curator.Heads().Record()
+	path := filepath.Join(t.TempDir(), "cluster.ipns-record")
+	if err := publish.WriteRecordFile(path, rec.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopCurator(); err != nil {
+		t.Fatal(err)
+	}
+	var boot []string
+	for _, a := range f1.Daemon.Node().Addrs() {
+		boot = append(boot, a.String())
+	}
+	began := time.Now()
+	f3, err := c.AddFollower(ctx, "f3", localcluster.FollowerOptions{Pledge: configs.Pledge{Bytes: 1 << 30}, Bootstrap: boot, RecordFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "f3 to catch up from f1 with the record file", func() bool {
+		s := f3.Daemon.Status()
+		return s.Head != nil && s.Head.CID == newest.CID.String() && s.Pinset.CaughtUp && s.Pinset.Pins == 100 &&
+			s.Record != nil && s.Record.Seq == rec.Seq
+	})
+	t.Logf("f3 caught up %s after it was opened, with a record file and one reachable member", time.Since(began).Round(time.Millisecond))
 }
