@@ -25,6 +25,7 @@ type target struct {
 	failures    int       // consecutive failed dials or short-lived connections
 	next        time.Time // earliest next dial
 	dialing     bool
+	dialedAt    time.Time // when the newest dial started
 	connectedAt time.Time // zero while not connected
 }
 
@@ -49,7 +50,9 @@ const stableConn = time.Minute
 // while the node has fewer than ConnLow connections, so redialling never
 // fights the connection manager's trimming. When a bootstrap peer or kept
 // member connects, the others that are not connected are dialled at once:
-// the network is back. Only one Run may be active at a time (ErrRunning).
+// the network is back. A backoff counts from the start of the failed dial,
+// so a dial that hung until its timeout is not followed by a full wait.
+// Only one Run may be active at a time (ErrRunning).
 //
 // Goroutines: Run owns its dial goroutines (at most MaxParallelDials) and
 // waits for them before returning.
@@ -273,8 +276,10 @@ func (r *runner) handleResult(res dialResult) {
 	if res.err == nil {
 		return // the Connected event sets connectedAt
 	}
+	// The wait counts from the dial's start: a dial that hung until its
+	// timeout has waited already.
 	t.failures++
-	t.next = r.n.now().Add(r.backoff(t))
+	t.next = t.dialedAt.Add(r.backoff(t))
 	r.n.log.Debug("dial failed", "peer", res.id, "bootstrap", t.bootstrap, "failures", t.failures, "err", res.err)
 }
 
@@ -348,7 +353,7 @@ func (r *runner) dialDue() (time.Duration, bool) {
 
 // dial connects to t in a goroutine owned by Run (r.dials).
 func (r *runner) dial(t *target) {
-	t.dialing = true
+	t.dialing, t.dialedAt = true, r.n.now()
 	r.inflight++
 	r.dials.Add(1)
 	info := t.info
