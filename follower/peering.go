@@ -87,11 +87,16 @@ func (m *memberAddrs) add(o dag.Offer) bool {
 		delete(m.byID, oldest)
 	}
 	m.byID[id] = offerAddrs{time: o.Time, addrs: addrs}
+	m.poke()
+	return true
+}
+
+// poke wakes peeringLoop.
+func (m *memberAddrs) poke() {
 	select {
 	case m.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 func (m *memberAddrs) get(id peer.ID) []ma.Multiaddr {
@@ -157,24 +162,35 @@ func (d *Daemon) readOffers(ctx context.Context) error {
 }
 
 // peeringLoop hands the node the members to keep, ranked, whenever an
-// offer brings new addresses, the assignment changes, or every
-// peeringEvery, until ctx ends.
+// offer brings new addresses or a new head is planned (at most once per
+// peeringGap: offers of a large cluster arrive many a
+// second), and every peeringEvery, until ctx ends.
 func (d *Daemon) peeringLoop(ctx context.Context) error {
 	tick := time.NewTicker(peeringEvery)
 	defer tick.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-gap.C:
+		}
 		d.setMembers()
+		gap.Reset(peeringGap)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.memberAddrs.wake:
-		case <-d.caughtUpCh():
 		case <-tick.C:
 		}
 	}
 }
 
-const peeringEvery = 10 * time.Second
+const (
+	peeringEvery = 10 * time.Second
+	peeringGap   = time.Second
+)
 
 // setMembers ranks the members of the newest plan and gives the node
 // those with addresses from an offer.

@@ -213,6 +213,7 @@ func (d *Daemon) shardLoop(ctx context.Context) error {
 				continue
 			}
 			planned = v.CID
+			d.memberAddrs.poke() // the members to keep may have changed
 			if !v.Head.Pinset.Equals(checked) {
 				if err := d.checkContent(ctx); err != nil {
 					d.log.Warn("check stored shards against the pinset", "err", err)
