@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -86,4 +87,43 @@ func TestMemberKeptAndRedialled(t *testing.T) {
 	waitFor(t, "n to notice the member is gone", func() bool { return !n.ConnectedTo(m.ID()) })
 	m2 := start(t, "member again", testKey(t, 40), cfgM)
 	waitFor(t, "n to redial the member", func() bool { return n.ConnectedTo(m2.ID()) })
+}
+
+// TestKeptPeerRedialledDespiteSwarmBackoff: libp2p's swarm refuses to
+// redial an address for 5s + 1s·tries² after failed dials; a bootstrap
+// peer that comes back is redialled on the node's own (short) backoff
+// instead, not minutes later.
+func TestKeptPeerRedialledDespiteSwarmBackoff(t *testing.T) {
+	dirA := t.TempDir()
+	cfgA := testConfig(dirA)
+	cfgA.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	a := start(t, "A", testKey(t, 50), cfgA)
+	cfgB := testConfig(t.TempDir(), a.Node)
+	cfgB.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	b := start(t, "B", testKey(t, 51), cfgB)
+	waitFor(t, "B connected to A", func() bool { return b.ConnectedTo(a.ID()) })
+
+	cfgA.Listen = nil
+	for _, addr := range a.Host().Addrs() {
+		cfgA.Listen = append(cfgA.Listen, addr.String())
+	}
+	a.stop(t)
+	waitFor(t, "B to notice A is gone", func() bool { return !b.ConnectedTo(a.ID()) })
+	// As after a long cut: ten failed dials of each address, so the
+	// swarm would refuse them for 5s + 100s.
+	sw, ok := b.Host().Network().(*swarm.Swarm)
+	if !ok {
+		t.Fatalf("host network is %T, want *swarm.Swarm", b.Host().Network())
+	}
+	for _, s := range cfgA.Listen {
+		for range 10 {
+			sw.Backoff().AddBackoff(a.ID(), ma.StringCast(s))
+		}
+		if !sw.Backoff().Backoff(a.ID(), ma.StringCast(s)) {
+			t.Fatalf("the swarm does not back off from %s", s)
+		}
+	}
+	cfgA.PeersFile = "" // A must not dial B itself
+	a2 := start(t, "A again", testKey(t, 50), cfgA)
+	waitFor(t, "B to reconnect to A within the swarm's backoff", func() bool { return b.ConnectedTo(a2.ID()) })
 }

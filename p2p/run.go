@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // target is a peer Run keeps (or tries to keep) a connection to.
@@ -210,6 +211,12 @@ func (r *runner) syncMembers() {
 // connections.
 func (t *target) kept() bool { return t.bootstrap || t.member }
 
+// close reports whether t is redialled without backing off for minutes: a
+// bootstrap peer, or a kept member that the node has reached, so whose
+// addresses are known to lead to it (a member's never-tried claims could
+// name anyone's).
+func (t *target) close() bool { return t.bootstrap || (t.member && t.reached) }
+
 func (r *runner) addRemembered(ai peer.AddrInfo) {
 	if ai.ID == r.n.host.ID() {
 		return
@@ -283,14 +290,14 @@ func (r *runner) handleResult(res dialResult) {
 	r.n.log.Debug("dial failed", "peer", res.id, "bootstrap", t.bootstrap, "failures", t.failures, "err", res.err)
 }
 
-// retryKept makes the kept targets that are neither connected nor being
-// dialled due now: one of them (except) just connected, so the network
+// retryKept makes the bootstrap peers and the members reached before
+// that are neither connected nor being dialled due now: one of them (except) just connected, so the network
 // that failed their dials may be back. Each connection does this once, so
 // it costs at most one dial per kept target per connection.
 func (r *runner) retryKept(except peer.ID, now time.Time) {
 	net := r.n.host.Network()
 	for id, t := range r.targets {
-		if id != except && t.kept() && !t.dialing && t.next.After(now) && net.Connectedness(id) != network.Connected {
+		if id != except && t.close() && !t.dialing && t.next.After(now) && net.Connectedness(id) != network.Connected {
 			t.next = now
 		}
 	}
@@ -300,7 +307,7 @@ func (r *runner) retryKept(except peer.ID, now time.Time) {
 // KeepReconnectMax for bootstrap peers and members reached before), ±20%.
 func (r *runner) backoff(t *target) time.Duration {
 	ceil := r.n.cfg.ReconnectMax
-	if t.bootstrap || (t.member && t.reached) {
+	if t.close() {
 		ceil = min(ceil, r.n.cfg.KeepReconnectMax)
 	}
 	return backoffDelay(r.n.cfg.ReconnectMin, ceil, t.failures)
@@ -358,10 +365,16 @@ func (r *runner) dial(t *target) {
 	r.dials.Add(1)
 	info := t.info
 	timeout := r.n.cfg.DialTimeout
-	if t.kept() && t.failures > 0 {
+	if t.close() && t.failures > 0 {
 		// Reconnecting: a dial into a network that drops packets hangs
 		// until its timeout; a short one retries sooner once it is back.
 		timeout = min(timeout, r.n.cfg.KeepReconnectMax)
+		// libp2p's swarm refuses to redial an address for 5s + 1s·tries²
+		// after failed dials (minutes, after a long cut); for these peers
+		// our own backoff, capped at KeepReconnectMax, decides instead.
+		if sw, ok := r.n.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(t.info.ID)
+		}
 	}
 	go func() {
 		defer r.dials.Done()
