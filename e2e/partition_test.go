@@ -209,6 +209,13 @@ func TestPartitionHeals(t *testing.T) {
 		t.Fatalf("f2's status at the end of the cut (err %v):\n%s", err, text)
 	}
 
+	// What the curator says of f2 meanwhile (for the log).
+	for _, line := range strings.Split(run(t, "curate", "--home", home, "members", "ls"), "\n") {
+		if strings.Contains(line, "f2") {
+			t.Logf("curate members ls at the end of the cut: %s", strings.Join(strings.Fields(line), " "))
+		}
+	}
+
 	ns.ip(t, "link", "set", ns.hostIf, "up")
 	healed = true
 	healAt := time.Now()
