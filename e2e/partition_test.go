@@ -91,6 +91,7 @@ type partitionStatus struct {
 	Curators []struct {
 		Connected bool `json:"connected"`
 	} `json:"curators"`
+	Peers int `json:"peers"`
 }
 
 // nsStatus reads a follower's status from inside the namespace (its
@@ -164,9 +165,15 @@ func TestPartitionHeals(t *testing.T) {
 		s, _, err := ns.status(root, "f2", true)
 		return err == nil && s.Head != nil && s.Head.CID == cs.Head.CID && s.Pinset.CaughtUp && s.Pinset.Pins == int64(pins), s
 	}
-	waitFor(t, 60*time.Second, "f2 to converge, connected to the curator, before the cut", func() bool {
+	// Before the cut: both followers are members (a head lists them), f2
+	// holds that head, and it is connected to the curator and to f1.
+	waitFor(t, 60*time.Second, "both followers to be members", func() bool {
+		cs, err := curStatus(home)
+		return err == nil && cs.Members == 2
+	})
+	waitFor(t, 60*time.Second, "f2 to converge, connected to the curator and f1, before the cut", func() bool {
 		ok, s := converged()
-		return ok && s.Pinset.NoCuratorSince == nil && len(s.Curators) == 1 && s.Curators[0].Connected
+		return ok && s.Pinset.NoCuratorSince == nil && len(s.Curators) == 1 && s.Curators[0].Connected && s.Peers >= 2
 	})
 
 	// The cut: the host end of the link goes down for 60 s while the
@@ -210,11 +217,7 @@ func TestPartitionHeals(t *testing.T) {
 	}
 
 	// What the curator says of f2 meanwhile (for the log).
-	for _, line := range strings.Split(run(t, "curate", "--home", home, "members", "ls"), "\n") {
-		if strings.Contains(line, "f2") {
-			t.Logf("curate members ls at the end of the cut: %s", strings.Join(strings.Fields(line), " "))
-		}
-	}
+	t.Logf("curate members ls at the end of the cut:\n%s", run(t, "curate", "--home", home, "members", "ls"))
 
 	ns.ip(t, "link", "set", ns.hostIf, "up")
 	healed = true
