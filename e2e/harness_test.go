@@ -71,16 +71,21 @@ type proc struct {
 
 func start(t *testing.T, logPath, name string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, logPath, name+" "+strings.Join(args, " "), exec.Command(filepath.Join(bin, name), args...))
+}
+
+// startCmd starts cmd in the background, its output going to logPath.
+func startCmd(t *testing.T, logPath, label string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(bin, name), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name + " " + strings.Join(args, " "), cmd: cmd, log: logPath, done: make(chan error, 1)}
+	p := &proc{name: label, cmd: cmd, log: logPath, done: make(chan error, 1)}
 	go func() { // owned by the proc: ends when the process exits
 		p.done <- cmd.Wait()
 		f.Close()

@@ -92,6 +92,10 @@ type PinsetInfo struct {
 	Shards   int    `json:"shards"`
 	CaughtUp bool   `json:"caught_up"` // holds the pinset of the newest head
 	Error    string `json:"error,omitempty"`
+	// NoCuratorSince is since when no curator has been reachable (unset
+	// while one is): the newest head known may not be the newest there
+	// is, so the pinset may be behind even when CaughtUp is set.
+	NoCuratorSince *time.Time `json:"no_curator_since,omitempty"`
 }
 
 // CuratorInfo is one key of the trust set and whether we reach it.
@@ -123,6 +127,10 @@ func (d *Daemon) Status() Status {
 		s.Pinset.CaughtUp = d.caughtUp.Equals(v.CID)
 		s.Pinset.Error = d.syncErr
 		d.mu.Unlock()
+	}
+	if t := d.NoCuratorSince(); !t.IsZero() {
+		t = t.UTC()
+		s.Pinset.NoCuratorSince = &t
 	}
 	for _, id := range trustSet {
 		s.Curators = append(s.Curators, CuratorInfo{Peer: id.String(), Connected: d.node.ConnectedTo(id)})

@@ -16,7 +16,9 @@ import (
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pinfold/pinfold/audit"
@@ -82,12 +84,16 @@ type Daemon struct {
 	events      events
 	disk        *diskGuard // keeps a full disk from crashing badger; see diskguard.go
 	fetchWakeCh chan struct{}
+	memberAddrs *memberAddrs  // from other members' offers; see peering.go
 	caughtUpSig chan struct{} // receives after each catch-up
 
 	mu       sync.Mutex
 	caughtUp cid.Cid // newest head whose pinset this replica holds
 	syncErr  string
 	started  time.Time
+	// noCurator is since when no curator of the trust set has been
+	// connected; zero while one is (see watchCurators).
+	noCurator time.Time
 
 	stop      context.CancelFunc // set by Run; the API's stop calls it
 	lock      *runlock.Lock      // the folder's daemon.lock, held while open
@@ -102,7 +108,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, err
 	}
 	d = &Daemon{l: l, opt: opt, log: opt.Logger, now: opt.Now, shards: newShards(),
-		fetchWakeCh: make(chan struct{}, 1), caughtUpSig: make(chan struct{}, 1)}
+		fetchWakeCh: make(chan struct{}, 1), caughtUpSig: make(chan struct{}, 1), memberAddrs: newMemberAddrs(maxOffersKept)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +116,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		d.now = time.Now
 	}
 	d.started = d.now()
+	d.noCurator = d.started
 	opened := d // "return nil, err" sets d to nil before this runs
 	defer func() {
 		if err != nil {
@@ -280,15 +287,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer os.Remove(d.l.Home.APIAddrPath())
 	srv := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
 
-	if d.opt.RecordFile != "" {
-		if err := d.considerRecordFile(ctx, d.opt.RecordFile); err != nil {
-			d.log.Warn("record file", "path", d.opt.RecordFile, "err", err)
-		}
-	}
 	return tasks.Run(ctx, []tasks.Task{
 		{Name: "p2p", Run: d.node.Run},
 		{Name: "heads", Run: d.hnet.Run},
+		{Name: "record-file", Run: d.recordFileLoop},
 		{Name: "offers", Run: d.offerLoop},
+		{Name: "offers-in", Run: d.readOffers},
+		{Name: "peering", Run: d.peeringLoop},
+		{Name: "curators", Run: d.watchCurators},
 		{Name: "pinset", Run: d.followLoop},
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
@@ -347,14 +353,59 @@ func (d *Daemon) Close() error {
 	return d.closeErr
 }
 
-func (d *Daemon) considerRecordFile(ctx context.Context, path string) error {
+// recordFileLoop considers the record file of DaemonOptions.RecordFile,
+// if any, alongside the rest of the start-up: the head it names usually
+// has to be fetched from peers, and the node dials them meanwhile. While
+// no peer has the head's blocks (headsync.ErrUnavailable), it tries again
+// every recordRetry and whenever a peer connects, until the record
+// expires or ctx ends. A record that does not verify is logged and
+// dropped at once.
+func (d *Daemon) recordFileLoop(ctx context.Context) error {
+	path := d.opt.RecordFile
+	if path == "" {
+		return nil
+	}
 	rec, err := publish.ReadRecordFile(path, d.name, d.now())
 	if err != nil {
-		return err
+		d.log.Warn("record file", "path", path, "err", err)
+		return nil
 	}
-	_, err = d.heads.Consider(ctx, headsync.Announcement{Record: rec.Raw}, headsync.FromFile, "")
-	return err
+	// Each identified connection may bring a peer with the head's blocks.
+	conns, err := d.node.Host().EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted),
+		eventbus.BufSize(16), eventbus.Name("pinfold-follower-record-file"))
+	if err != nil {
+		return fmt.Errorf("record file: subscribe to host events: %w", err)
+	}
+	defer conns.Close()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-conns.Out():
+		case <-retry.C:
+		}
+		out, err := d.heads.Consider(ctx, headsync.Announcement{Record: rec.Raw}, headsync.FromFile, "")
+		switch {
+		case err == nil:
+			d.log.Info("record file", "path", path, "seq", rec.Seq, "outcome", out.String())
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		case !errors.Is(err, headsync.ErrUnavailable):
+			d.log.Warn("record file", "path", path, "err", err)
+			return nil
+		case !d.now().Before(rec.EOL):
+			d.log.Warn("record file expired before its head could be fetched", "path", path, "err", err)
+			return nil
+		}
+		d.log.Debug("record file: head not fetched yet", "path", path, "err", err)
+		retry.Reset(recordRetry)
+	}
 }
+
+const recordRetry = 2 * time.Second
 
 // followLoop brings the pinset up to the newest verified head: it feeds
 // the head's CRDT heads to the replica and waits until they are processed.

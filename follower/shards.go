@@ -17,12 +17,14 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/store"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -211,6 +213,7 @@ func (d *Daemon) shardLoop(ctx context.Context) error {
 				continue
 			}
 			planned = v.CID
+			d.memberAddrs.poke() // the members to keep may have changed
 			if !v.Head.Pinset.Equals(checked) {
 				if err := d.checkContent(ctx); err != nil {
 					d.log.Warn("check stored shards against the pinset", "err", err)
@@ -517,7 +520,23 @@ func (s *shards) ackedHoldersLocked(id int64) int {
 }
 
 func (d *Daemon) readAcks(ctx context.Context) error {
-	sub, err := d.acks.Subscribe()
+	return readTopic(ctx, d.acks, func(m *pubsub.Message) {
+		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
+		if err != nil {
+			return
+		}
+		for _, sa := range batch.Acks {
+			if d.book.Accept(sa.Ack, m.ReceivedFrom) == nil {
+				d.noteAck(sa.Ack)
+			}
+		}
+	})
+}
+
+// readTopic calls f with each message t delivers (its validator passed),
+// in order, until ctx ends or the topic closes.
+func readTopic(ctx context.Context, t *p2p.Topic, f func(*pubsub.Message)) error {
+	sub, err := t.Subscribe()
 	if err != nil {
 		return err
 	}
@@ -525,17 +544,9 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
-			return nil
+			return nil // ctx ended or the topic closed
 		}
-		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
-		if err != nil {
-			continue
-		}
-		for _, sa := range batch.Acks {
-			if d.book.Accept(sa.Ack, m.ReceivedFrom) == nil {
-				d.noteAck(sa.Ack)
-			}
-		}
+		f(m)
 	}
 }
 

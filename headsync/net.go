@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/publish"
@@ -140,8 +143,9 @@ func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
 	return a, nil
 }
 
-// Run receives announcements from the topic and asks connected peers for
-// theirs every askEvery (at once, then often until a first head beyond the
+// Run receives announcements from the topic, asks each peer for its
+// newest head once a connection to it is identified, and asks connected
+// peers for theirs every askEvery (at once, then often until a first head beyond the
 // checkpoint is known); when the node runs a DHT, it asks the DHT for the
 // cluster's IPNS record on the same cadence. It returns when ctx ends,
 // after the goroutines it started (the asking loop, candidates fetching
@@ -177,6 +181,13 @@ func (n *Net) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { n.poll(ctx) }) // ends with ctx
+	newPeers, err := n.node.Host().EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted),
+		eventbus.BufSize(64), eventbus.Name("pinfold-headsync-new-peers"))
+	if err != nil {
+		return fmt.Errorf("headsync: subscribe to host events: %w", err)
+	}
+	defer newPeers.Close()                          // runs first of the defers: askNew sees the channel closed
+	wg.Go(func() { n.askNew(ctx, newPeers.Out()) }) // ends with ctx
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,6 +261,36 @@ func (n *Net) askDHT(ctx context.Context) {
 		return // the record we hold already
 	}
 	_, _ = n.s.Consider(ctx, Announcement{Record: raw}, FromDHT, "")
+}
+
+// askNew asks each peer that speaks the head protocol for its newest head
+// as soon as a connection to it is identified, so that a follower back
+// from a partition (or just started) learns what it missed without
+// waiting for the next announcement or poll. One peer at a time, each
+// ask within Limits.AskTimeout; identifications arriving meanwhile queue
+// in the subscription's buffer, and the event bus drops what overflows
+// (the next poll covers them). It returns when ctx ends.
+func (n *Net) askNew(ctx context.Context, evs <-chan any) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			e, _ := ev.(event.EvtPeerIdentificationCompleted)
+			if e.Peer == "" || e.Peer == n.node.ID() || !slices.Contains(e.Protocols, n.proto) {
+				continue
+			}
+			a, err := n.Ask(ctx, e.Peer)
+			if err != nil {
+				n.s.log.Debug("ask new peer for its head", "peer", e.Peer, "err", err)
+				continue
+			}
+			_, _ = n.s.Consider(ctx, a, FromPeer, e.Peer)
+		}
+	}
 }
 
 // askAll asks every connected peer that speaks the head protocol.

@@ -46,6 +46,8 @@ type Cluster struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	followers map[string]*Follower
+	stopCur   context.CancelFunc // stops the curator's Run (StopCurator)
+	curDone   chan struct{}      // closed when the curator's Run returned
 	errs      []error
 	onClose   []func() // run first by Close (DemoOptions.OnStart's detach)
 }
@@ -95,8 +97,18 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	for _, a := range d.Node().Addrs() {
 		c.Config.Bootstrap = append(c.Config.Bootstrap, a.String())
 	}
-	c.run("curator", d.Run, nil)
+	curCtx, stopCur := context.WithCancel(cctx)
+	c.stopCur, c.curDone = stopCur, make(chan struct{})
+	c.run("curator", func(context.Context) error { return d.Run(curCtx) }, c.curDone)
 	return c, nil
+}
+
+// StopCurator stops and closes the curator, as if it were killed: the
+// followers go on without it. Close still returns its Run's error.
+func (c *Cluster) StopCurator() error {
+	c.stopCur()
+	<-c.curDone
+	return c.Curator.Close()
 }
 
 // run runs f until the cluster (or stop) ends; its error is kept for Close.
@@ -134,6 +146,12 @@ type FollowerOptions struct {
 	// its reserve and allocated logs take about 400 MiB of real disk per
 	// follower, too much for clusters of many followers in temp folders.
 	DiskGuard bool
+	// Bootstrap, if set, replaces the cluster config's bootstrap list
+	// (the curator's addresses) of a new follower.
+	Bootstrap []string
+	// RecordFile, if set, is an IPNS record file the follower resolves
+	// the newest head from at start (follow run --record).
+	RecordFile string
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -158,13 +176,17 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		if opt.AckInterval > 0 {
 			cfg.AckInterval = configs.Duration(opt.AckInterval)
 		}
-		if _, err := home.Init(c.Config, cfg, rand.Reader); err != nil {
+		cluster := c.Config
+		if opt.Bootstrap != nil {
+			cluster.Bootstrap = opt.Bootstrap
+		}
+		if _, err := home.Init(cluster, cfg, rand.Reader); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
 		return nil, err
 	}
-	d, err := follower.OpenDaemon(ctx, home, follower.DaemonOptions{Logger: c.log.With("node", name)})
+	d, err := follower.OpenDaemon(ctx, home, follower.DaemonOptions{Logger: c.log.With("node", name), RecordFile: opt.RecordFile})
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,22 @@ type Config struct {
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
 
+	// KeepReconnectMax caps that backoff for the peers the node keeps:
+	// bootstrap peers, and members (SetMembers) once a connection to them
+	// has succeeded, so a partition that heals is noticed within seconds.
+	// Members never reached back off up to ReconnectMax, so addresses a
+	// member claims cannot make the node dial a stranger every few
+	// seconds. ReconnectMax still caps it. It also bounds each redial of
+	// such a peer after a failure (DialTimeout bounds the first): a dial
+	// into a network that drops packets hangs until its timeout.
+	// Default: 5s.
+	KeepReconnectMax time.Duration
+
+	// KeepMembers bounds how many cluster members (SetMembers) Run keeps
+	// connections to, besides the bootstrap peers; 0 keeps none.
+	// Default: 8.
+	KeepMembers int
+
 	// MaxParallelDials bounds how many peers Run dials at once. Default: 8.
 	MaxParallelDials int
 
@@ -188,6 +204,7 @@ const (
 	maxListen        = 16
 	maxBootstrap     = 1024
 	maxRememberPeers = 10000
+	maxKeepMembers   = 256
 	minMessageSize   = 8 << 10
 	maxMessageSize   = 64 << 20
 	maxBitswapMsg    = 2 << 20 // boxo's network refuses messages over 4MiB
@@ -206,6 +223,8 @@ func DefaultConfig() Config {
 		DialTimeout:        15 * time.Second,
 		ReconnectMin:       time.Second,
 		ReconnectMax:       5 * time.Minute,
+		KeepReconnectMax:   5 * time.Second,
+		KeepMembers:        8,
 		MaxParallelDials:   8,
 		MaxMessageSize:     1 << 20,
 		SubscriptionBuffer: 256,
@@ -283,6 +302,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return invalid("reconnect_max", "is %s; want >= reconnect_min (%s)", c.ReconnectMax, c.ReconnectMin)
+	}
+	if c.KeepReconnectMax < c.ReconnectMin {
+		return invalid("keep_reconnect_max", "is %s; want >= reconnect_min (%s)", c.KeepReconnectMax, c.ReconnectMin)
+	}
+	if c.KeepMembers < 0 || c.KeepMembers > maxKeepMembers {
+		return invalid("keep_members", "is %d; want 0 to %d", c.KeepMembers, maxKeepMembers)
 	}
 	if c.MaxParallelDials < 1 {
 		return invalid("max_parallel_dials", "is %d; want >= 1", c.MaxParallelDials)

@@ -27,6 +27,8 @@ type configJSON struct {
 	DialTimeout        *jsonDur     `json:"dial_timeout,omitempty"`
 	ReconnectMin       *jsonDur     `json:"reconnect_min,omitempty"`
 	ReconnectMax       *jsonDur     `json:"reconnect_max,omitempty"`
+	KeepReconnectMax   *jsonDur     `json:"keep_reconnect_max,omitempty"`
+	KeepMembers        *int         `json:"keep_members,omitempty"`
 	MaxParallelDials   *int         `json:"max_parallel_dials,omitempty"`
 	Relay              *bool        `json:"relay,omitempty"`
 	HolePunching       *bool        `json:"hole_punching,omitempty"`
@@ -67,6 +69,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		PeersFile: &c.PeersFile, RememberPeers: &c.RememberPeers, SavePeersEvery: d(c.SavePeersEvery),
 		ConnLow: &c.ConnLow, ConnHigh: &c.ConnHigh, ConnGrace: d(c.ConnGrace),
 		DialTimeout: d(c.DialTimeout), ReconnectMin: d(c.ReconnectMin), ReconnectMax: d(c.ReconnectMax),
+		KeepReconnectMax: d(c.KeepReconnectMax), KeepMembers: &c.KeepMembers,
 		MaxParallelDials: &c.MaxParallelDials,
 		Relay:            &c.Relay, HolePunching: &c.HolePunching, NATPortMap: &c.NATPortMap,
 		MaxMessageSize: s(c.MaxMessageSize), PeerExchange: &c.PeerExchange, FloodPublish: &c.FloodPublish,
@@ -114,6 +117,8 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 	setDur(&out.DialTimeout, j.DialTimeout)
 	setDur(&out.ReconnectMin, j.ReconnectMin)
 	setDur(&out.ReconnectMax, j.ReconnectMax)
+	setDur(&out.KeepReconnectMax, j.KeepReconnectMax)
+	setInt(&out.KeepMembers, j.KeepMembers)
 	setInt(&out.MaxParallelDials, j.MaxParallelDials)
 	setBool(&out.Relay, j.Relay)
 	setBool(&out.HolePunching, j.HolePunching)

@@ -33,6 +33,15 @@
 // can push honest peers out of the bounded list, which the bootstrap list
 // still covers.
 //
+// SetMembers adds cluster members to keep connected (at most
+// Config.KeepMembers, their claimed addresses filtered; tagged, not
+// protected, in the connection manager), dialled whatever the number of
+// connections. Bootstrap peers, and members once reached, are redialled
+// at most Config.KeepReconnectMax apart (5 s), past libp2p's own dial
+// backoff, so a healed partition is noticed within seconds; a member
+// never reached backs off like a remembered peer, so claimed addresses
+// cannot make the node dial a stranger every few seconds.
+//
 // # DHT
 //
 // Config.DHT can add a Kademlia DHT (go-libp2p-kad-dht) in client,

@@ -63,6 +63,7 @@ type Node struct {
 
 	bootstrap []peer.AddrInfo // merged by ID, without ourselves
 	mem       *memory         // nil when Config.PeersFile is ""
+	members   *members        // kept cluster members (SetMembers)
 
 	mu      sync.Mutex
 	running bool
@@ -111,6 +112,8 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		now:  time.Now,
 		mesh: newMeshView(),
 		done: make(chan struct{}),
+
+		members: newMembers(),
 	}
 	n.bootstrap = bootstrapPeers(cfg.Bootstrap, self)
 	if cfg.PeersFile != "" && cfg.RememberPeers > 0 {

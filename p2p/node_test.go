@@ -568,12 +568,24 @@ func TestBootstrapPeerComesBack(t *testing.T) {
 func TestBackoffBounds(t *testing.T) {
 	n := &Node{cfg: DefaultConfig()}
 	r := &runner{n: n}
-	for failures := range 40 {
-		want := min(n.cfg.ReconnectMin<<min(failures, 20), n.cfg.ReconnectMax)
-		lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)
-		for range 20 {
-			if d := r.backoff(failures); d < lo || d > hi {
-				t.Fatalf("backoff(%d) = %s, want %s..%s", failures, d, lo, hi)
+	for _, tc := range []struct {
+		name string
+		t    target
+		ceil time.Duration
+	}{
+		{"remembered", target{}, n.cfg.ReconnectMax},
+		{"bootstrap", target{bootstrap: true}, n.cfg.KeepReconnectMax},
+		{"member never reached", target{member: true}, n.cfg.ReconnectMax},
+		{"member reached", target{member: true, reached: true}, n.cfg.KeepReconnectMax},
+	} {
+		for failures := range 40 {
+			tc.t.failures = failures
+			want := min(n.cfg.ReconnectMin<<min(failures, 20), tc.ceil)
+			lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)
+			for range 20 {
+				if d := r.backoff(&tc.t); d < lo || d > hi {
+					t.Fatalf("%s: backoff after %d failures = %s, want %s..%s", tc.name, failures, d, lo, hi)
+				}
 			}
 		}
 	}

@@ -14,15 +14,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // target is a peer Run keeps (or tries to keep) a connection to.
 type target struct {
 	info        peer.AddrInfo
 	bootstrap   bool
+	member      bool      // kept by SetMembers
+	reached     bool      // a connection to it has succeeded in this Run
 	failures    int       // consecutive failed dials or short-lived connections
 	next        time.Time // earliest next dial
 	dialing     bool
+	dialedAt    time.Time // when the newest dial started
 	connectedAt time.Time // zero while not connected
 }
 
@@ -39,12 +43,17 @@ const stableConn = time.Minute
 // maintains the peers file, until ctx is done or Close is called; then it
 // writes the peers file a last time and returns that error, if any.
 //
-// Bootstrap peers are redialled whenever they are not connected, with
-// backoff from ReconnectMin to ReconnectMax. Remembered peers (from the
-// peers file, and every peer speaking gossipsub that we get connected to)
-// are dialled the same way, but only while the node has fewer than
-// ConnLow connections, so redialling never fights the connection
-// manager's trimming. Only one Run may be active at a time (ErrRunning).
+// Bootstrap peers and kept members (SetMembers) are redialled whenever
+// they are not connected, with backoff from ReconnectMin up to
+// KeepReconnectMax (a member never reached yet: ReconnectMax). Remembered
+// peers (from the peers file, and every peer speaking gossipsub that we
+// get connected to) are dialled with backoff up to ReconnectMax, but only
+// while the node has fewer than ConnLow connections, so redialling never
+// fights the connection manager's trimming. When a bootstrap peer or kept
+// member connects, the others that are not connected are dialled at once:
+// the network is back. A backoff counts from the start of the failed dial,
+// so a dial that hung until its timeout is not followed by a full wait.
+// Only one Run may be active at a time (ErrRunning).
 //
 // Goroutines: Run owns its dial goroutines (at most MaxParallelDials) and
 // waits for them before returning.
@@ -86,6 +95,7 @@ func (n *Node) Run(ctx context.Context) error {
 		results: make(chan dialResult, n.cfg.MaxParallelDials), // a dial never blocks on send
 	}
 	r.seed()
+	r.syncMembers()
 
 	var saveTick <-chan time.Time
 	if n.mem != nil {
@@ -116,6 +126,8 @@ loop:
 		case res := <-r.results:
 			r.handleResult(res)
 		case <-wake.C:
+		case <-n.members.wake:
+			r.syncMembers()
 		case <-saveTick:
 			if err := n.mem.save(n.cfg.PeersFile, false); err != nil {
 				// Retried at the next tick and when Run stops.
@@ -168,6 +180,43 @@ func (r *runner) seed() {
 	}
 }
 
+// syncMembers makes the kept members (SetMembers) targets, and the
+// targets that are no longer kept ordinary ones (dropped by dialDue unless
+// remembered).
+func (r *runner) syncMembers() {
+	kept := make(map[peer.ID]bool)
+	for _, ai := range r.n.members.get() {
+		kept[ai.ID] = true
+		t, ok := r.targets[ai.ID]
+		if !ok {
+			t = &target{}
+			r.targets[ai.ID] = t
+			if r.n.host.Network().Connectedness(ai.ID) == network.Connected {
+				t.connectedAt, t.reached = r.n.now(), true
+			}
+		}
+		if !t.bootstrap {
+			t.info = ai
+			t.member = true
+		}
+	}
+	for id, t := range r.targets {
+		if t.member && !kept[id] {
+			t.member = false
+		}
+	}
+}
+
+// kept reports whether Run keeps t connected whatever the number of
+// connections.
+func (t *target) kept() bool { return t.bootstrap || t.member }
+
+// close reports whether t is redialled without backing off for minutes: a
+// bootstrap peer, or a kept member that the node has reached, so whose
+// addresses are known to lead to it (a member's never-tried claims could
+// name anyone's).
+func (t *target) close() bool { return t.bootstrap || (t.member && t.reached) }
+
 func (r *runner) addRemembered(ai peer.AddrInfo) {
 	if ai.ID == r.n.host.ID() {
 		return
@@ -196,7 +245,10 @@ func (r *runner) handleEvent(ev any) {
 		}
 		switch e.Connectedness {
 		case network.Connected:
-			t.connectedAt = now
+			t.connectedAt, t.reached = now, true
+			if t.kept() {
+				r.retryKept(e.Peer, now)
+			}
 		case network.NotConnected:
 			if !t.connectedAt.IsZero() && now.Sub(t.connectedAt) >= stableConn {
 				t.failures = 0
@@ -204,7 +256,7 @@ func (r *runner) handleEvent(ev any) {
 				t.failures++
 			}
 			t.connectedAt = time.Time{}
-			t.next = now.Add(r.backoff(t.failures))
+			t.next = now.Add(r.backoff(t))
 		}
 	case event.EvtPeerIdentificationCompleted:
 		if r.n.mem == nil || !slices.ContainsFunc(e.Protocols, func(p protocol.ID) bool {
@@ -231,18 +283,43 @@ func (r *runner) handleResult(res dialResult) {
 	if res.err == nil {
 		return // the Connected event sets connectedAt
 	}
+	// The wait counts from the dial's start: a dial that hung until its
+	// timeout has waited already.
 	t.failures++
-	t.next = r.n.now().Add(r.backoff(t.failures))
+	t.next = t.dialedAt.Add(r.backoff(t))
 	r.n.log.Debug("dial failed", "peer", res.id, "bootstrap", t.bootstrap, "failures", t.failures, "err", res.err)
 }
 
-// backoff is ReconnectMin·2^failures, capped at ReconnectMax, ±20%.
-func (r *runner) backoff(failures int) time.Duration {
-	d := r.n.cfg.ReconnectMin
-	for i := 0; i < failures && d < r.n.cfg.ReconnectMax; i++ {
+// retryKept makes the bootstrap peers and the members reached before
+// that are neither connected nor being dialled due now: one of them (except) just connected, so the network
+// that failed their dials may be back. Each connection does this once, so
+// it costs at most one dial per kept target per connection.
+func (r *runner) retryKept(except peer.ID, now time.Time) {
+	net := r.n.host.Network()
+	for id, t := range r.targets {
+		if id != except && t.close() && !t.dialing && t.next.After(now) && net.Connectedness(id) != network.Connected {
+			t.next = now
+		}
+	}
+}
+
+// backoff is ReconnectMin·2^failures, capped at ReconnectMax (at
+// KeepReconnectMax for bootstrap peers and members reached before), ±20%.
+func (r *runner) backoff(t *target) time.Duration {
+	ceil := r.n.cfg.ReconnectMax
+	if t.close() {
+		ceil = min(ceil, r.n.cfg.KeepReconnectMax)
+	}
+	return backoffDelay(r.n.cfg.ReconnectMin, ceil, t.failures)
+}
+
+// backoffDelay is lo·2^failures, capped at hi, ±20%.
+func backoffDelay(lo, hi time.Duration, failures int) time.Duration {
+	d := lo
+	for i := 0; i < failures && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, r.n.cfg.ReconnectMax)
+	d = min(d, hi)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
@@ -257,11 +334,11 @@ func (r *runner) dialDue() (time.Duration, bool) {
 		if t.dialing || net.Connectedness(id) == network.Connected {
 			continue
 		}
-		if !t.bootstrap && !r.n.mem.has(id) {
+		if !t.kept() && !r.n.mem.has(id) {
 			delete(r.targets, id) // forgotten: the memory is bounded, so are targets
 			continue
 		}
-		if !t.bootstrap && !fewPeers {
+		if !t.kept() && !fewPeers {
 			continue // a disconnect event wakes us if that changes
 		}
 		if t.next.After(now) {
@@ -283,13 +360,25 @@ func (r *runner) dialDue() (time.Duration, bool) {
 
 // dial connects to t in a goroutine owned by Run (r.dials).
 func (r *runner) dial(t *target) {
-	t.dialing = true
+	t.dialing, t.dialedAt = true, r.n.now()
 	r.inflight++
 	r.dials.Add(1)
 	info := t.info
+	timeout := r.n.cfg.DialTimeout
+	if t.close() && t.failures > 0 {
+		// Reconnecting: a dial into a network that drops packets hangs
+		// until its timeout; a short one retries sooner once it is back.
+		timeout = min(timeout, r.n.cfg.KeepReconnectMax)
+		// libp2p's swarm refuses to redial an address for 5s + 1s·tries²
+		// after failed dials (minutes, after a long cut); for these peers
+		// our own backoff, capped at KeepReconnectMax, decides instead.
+		if sw, ok := r.n.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(t.info.ID)
+		}
+	}
 	go func() {
 		defer r.dials.Done()
-		ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.DialTimeout)
+		ctx, cancel := context.WithTimeout(r.ctx, timeout)
 		defer cancel()
 		r.results <- dialResult{id: info.ID, err: r.n.host.Connect(ctx, info)}
 	}()

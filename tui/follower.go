@@ -300,6 +300,8 @@ func (m *FollowerModel) header(title string) []string {
 	switch {
 	case s.Pinset.Error != "":
 		l2 += ", " + warnStyle.Render("syncing ("+s.Pinset.Error+")")
+	case s.Pinset.NoCuratorSince != nil:
+		l2 += ", " + warnStyle.Render(NoCurator(*s.Pinset.NoCuratorSince))
 	case s.Pinset.CaughtUp:
 		l2 += ", " + goodStyle.Render("caught up")
 	case s.Head != nil:

@@ -252,15 +252,28 @@ func clusterLabel(s follower.Status) string {
 
 // PinsetState is how far a follower's pinset replica is: caught up with
 // the newest head or syncing, and the error that holds it back if any.
+// While no curator is reachable it never says "caught up": the newest
+// head known may not be the newest there is.
 func PinsetState(p follower.PinsetInfo) string {
 	state := "syncing"
-	if p.CaughtUp {
+	switch {
+	case p.NoCuratorSince != nil:
+		state = NoCurator(*p.NoCuratorSince)
+		if !p.CaughtUp {
+			state = "syncing; " + state
+		}
+	case p.CaughtUp:
 		state = "caught up"
 	}
 	if p.Error != "" {
 		state += " (" + p.Error + ")"
 	}
 	return state
+}
+
+// NoCurator says since when no curator has been reachable.
+func NoCurator(since time.Time) string {
+	return "no curator reachable since " + since.UTC().Format("2006-01-02 15:04:05 UTC") + "; the pinset may be behind"
 }
 
 // Reachable counts the curators a follower is connected to.
