@@ -60,6 +60,10 @@ type Status struct {
 	// that stalled and asked every peer again in a new bitswap session.
 	Penalised     map[string]uint64 `json:"bitswap_penalties,omitempty"`
 	FetchRenewals int64             `json:"fetch_renewals,omitempty"`
+	// Reach says how peers reach this volunteer (NAT traversal);
+	// Provide how many held roots it announces in each DHT.
+	Reach   *ReachInfo    `json:"reach,omitempty"`
+	Provide []ProvideInfo `json:"provide,omitempty"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -103,6 +107,7 @@ func (d *Daemon) Status() Status {
 	for _, a := range d.node.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
+	d.networkStatus(&s)
 	trustSet := d.rules.Trust
 	if v, ok := d.heads.Newest(); ok {
 		s.Head = &HeadInfo{CID: v.CID.String(), Seq: v.Head.Seq, Time: time.UnixMilli(v.Head.Time).UTC(), Signer: peer.ID(v.Sig.Signer).String()}

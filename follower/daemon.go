@@ -15,6 +15,8 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +84,7 @@ type Daemon struct {
 	events      events
 	fetchWakeCh chan struct{}
 	caughtUpSig chan struct{} // receives after each catch-up
+	traversal   bool          // NAT traversal on (configs.Network.Apply)
 
 	mu       sync.Mutex
 	caughtUp cid.Cid // newest head whose pinset this replica holds
@@ -145,7 +148,11 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Blockstore = d.store.Blocks
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
-	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
+	pcfg.Datastore = namespace.Wrap(d.store.Datastore, ds.NewKey("/pinfold/p2p"))
+	d.traversal = configs.Network{
+		ClusterID: l.Cluster.ID, Relays: l.Cluster.Bootstrap, Listen: l.Config.Listen,
+		NAT: l.Config.NAT, Cluster: l.Config.ClusterDHT, DHT: l.Config.DHT,
+	}.Apply(&pcfg)
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -279,6 +286,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "disk", Run: d.diskLoop},
+		{Name: "provide", Run: d.provideLoop},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {

@@ -326,7 +326,7 @@ func (n *Node) Close() error {
 				errDHT = errors.Join(errDHT, d.Close()) // waits for the DHT's goroutines
 			}
 		}
-		_ = n.reachSub.Close() // ends watchReachability's goroutine
+		_ = n.reachSub.Close()        // ends watchReachability's goroutine
 		n.guard.close()               // its disconnects use the host
 		errBlocks := n.blocks.Close() // closes bitswap
 		errHost := n.host.Close()     // closes connmgr, rcmgr, peerstore
