@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -183,7 +184,15 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 
 	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(n.host), g: n.guard}
-	bs := bitswap.New(context.Background(), bsNet, nil, cfg.Blockstore,
+	// Bitswap asks connected peers first, then, after SearchDelay, the
+	// holders the cluster DHT (or the other DHT) names.
+	var finder routing.ContentDiscovery
+	if n.cdht != nil {
+		finder = n.cdht
+	} else if n.dht != nil {
+		finder = n.dht
+	}
+	bs := bitswap.New(context.Background(), bsNet, finder, cfg.Blockstore,
 		bitswap.ProviderSearchDelay(cfg.Bitswap.SearchDelay),
 		bitswap.RebroadcastDelay(cfg.Bitswap.RebroadcastDelay),
 		bitswap.WithTargetMessageSize(cfg.Bitswap.TargetMessageSize),
