@@ -128,6 +128,8 @@ type FollowerOptions struct {
 	// IPFSAPI, if set, is a kubo RPC API the follower stores its shards
 	// in instead of its embedded block store.
 	IPFSAPI string
+	// DHT, when not nil, replaces the follower's DHT section.
+	DHT *configs.DHT
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -144,6 +146,9 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.API = "127.0.0.1:0"
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
 		cfg.IPFSAPI = opt.IPFSAPI
+		if opt.DHT != nil {
+			cfg.DHT = *opt.DHT
+		}
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
 		}

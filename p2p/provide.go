@@ -49,14 +49,14 @@ func (c *ProvideConfig) validate() error {
 
 // providers announce keys in each DHT the node runs.
 type providers struct {
-	keys  keystore.Keystore
 	each  []*provider.SweepingProvider
 	close []func() error
 }
 
 // newProviders starts one sweeping provider per DHT in dhts (nil ones are
-// skipped), sharing one keystore in store (in memory when store is nil).
-// Nothing starts when every DHT is nil.
+// skipped), each with its own keystore in store (in memory when store is
+// nil): a provider announces at once only the keys its keystore did not
+// hold yet. Nothing starts when every DHT is nil.
 func newProviders(store ds.Batching, cfg ProvideConfig, dhts map[string]*dht.IpfsDHT) (*providers, error) {
 	p := &providers{}
 	if dhts["cluster"] == nil && dhts["dht"] == nil {
@@ -67,18 +67,17 @@ func newProviders(store ds.Batching, cfg ProvideConfig, dhts map[string]*dht.Ipf
 		store = m
 		p.close = append(p.close, m.Close)
 	}
-	keys, err := keystore.NewKeystore(namespace.Wrap(store, ds.NewKey("/provide/keys")))
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("p2p: provider keystore: %w", err)
-	}
-	p.keys = keys
-	p.close = append(p.close, keys.Close)
 	for _, name := range []string{"cluster", "dht"} {
 		d := dhts[name]
 		if d == nil {
 			continue
 		}
+		keys, err := keystore.NewKeystore(namespace.Wrap(store, ds.NewKey("/provide/"+name+"/keys")))
+		if err != nil {
+			_ = p.stop()
+			return nil, fmt.Errorf("p2p: %s provider keystore: %w", name, err)
+		}
+		p.close = append(p.close, keys.Close)
 		sp, err := provider.New(
 			provider.WithHost(d.Host()),
 			provider.WithRouter(d),
@@ -89,7 +88,7 @@ func newProviders(store ds.Batching, cfg ProvideConfig, dhts map[string]*dht.Ipf
 				return d.Provide(ctx, cid.NewCidV1(cid.Raw, h), false)
 			}),
 			provider.WithKeystore(keys),
-			provider.WithDatastore(namespace.Wrap(store, ds.NewKey("/provide/"+name))),
+			provider.WithDatastore(namespace.Wrap(store, ds.NewKey("/provide/"+name+"/state"))),
 			provider.WithReprovideInterval(cfg.Interval),
 			provider.WithMaxWorkers(cfg.Workers),
 			provider.WithDedicatedPeriodicWorkers(1),
@@ -98,7 +97,7 @@ func newProviders(store ds.Batching, cfg ProvideConfig, dhts map[string]*dht.Ipf
 			provider.WithDhtType(name),
 		)
 		if err != nil {
-			p.stop()
+			_ = p.stop()
 			return nil, fmt.Errorf("p2p: start %s provider: %w", name, err)
 		}
 		p.each = append(p.each, sp)
