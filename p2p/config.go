@@ -168,8 +168,8 @@ type Config struct {
 }
 
 // BitswapConfig tunes bitswap for catching up on many small blocks from a
-// few known peers, without content routing (bitswap asks connected peers
-// only). Boxo v0.43 sends at most one want message per peer every 20 ms
+// few known peers (bitswap asks connected peers first, then holders found
+// in a DHT when one runs). Boxo v0.43 sends at most one want message per peer every 20 ms
 // (a constant), so a client walking a chain one block at a time needs at
 // least 20 ms per block whatever these say: fetch many CIDs per call.
 type BitswapConfig struct {
