@@ -511,6 +511,18 @@ type Follower struct {
 	ClusterDHT ClusterDHT `json:"cluster_dht"`
 	// NAT sets up NAT traversal. Default: traversal and port mapping on.
 	NAT NAT `json:"nat"`
+	// MaxUpload and MaxDownload bound the bytes per second bitswap sends
+	// (blocks served, wants) and receives (shards fetched, the pinset's
+	// blocks): "5MB/s", "512KiB/s", "40Mbit/s", or "unlimited" (the
+	// default). A limit is at least 64KiB/s. Gossipsub (heads, offers,
+	// ACKs) and audits are not counted.
+	MaxUpload   Rate `json:"max_upload"`
+	MaxDownload Rate `json:"max_download"`
+	// DiskGuard keeps a disk filled by another program from crashing the
+	// follower: badger's logs allocated ahead, a reserve of free space,
+	// fetching paused while the disk is full (docs/operations.md, "A full
+	// disk"). It takes about 400 MiB of the disk. Default: on.
+	DiskGuard bool `json:"disk_guard"`
 }
 
 // DefaultFollower returns the configuration of a real deployment. It
@@ -529,6 +541,7 @@ func DefaultFollower() Follower {
 		DHT:              DefaultDHT(),
 		ClusterDHT:       DefaultClusterDHT(),
 		NAT:              DefaultFollowerNAT(),
+		DiskGuard:        true,
 	}
 }
 
@@ -573,6 +586,12 @@ func (f *Follower) Validate() error {
 		return err
 	}
 	if err := f.NAT.validate("follower.nat"); err != nil {
+		return err
+	}
+	if err := f.MaxUpload.ValidateLimit("follower.max_upload"); err != nil {
+		return err
+	}
+	if err := f.MaxDownload.ValidateLimit("follower.max_download"); err != nil {
 		return err
 	}
 	return f.DHT.validate("follower.dht")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/pins", d.handleAddPins)
 	mux.HandleFunc("GET /v1/pins", d.handleListPins)
 	mux.HandleFunc("DELETE /v1/pins/{cid}", d.handleRemovePin)
+	mux.HandleFunc("POST /v1/pins/remove", d.handleRemovePins)
 	mux.HandleFunc("GET /v1/members", d.handleMembers)
 	mux.HandleFunc("GET /v1/shards", d.handleShards)
 	mux.HandleFunc("POST /v1/add", d.handleAdd)
@@ -313,9 +315,11 @@ func (d *Daemon) AddPinsWith(ctx context.Context, reqs []PinRequest, opt PinOpti
 // errListLimit ends a listing at its limit.
 var errListLimit = errors.New("list limit reached")
 
-// handleListPins streams pins as JSON lines in shard, then CID order.
+// handleListPins streams pins as lines in shard, then CID order: JSON
+// (PinJSON) by default, or ?format=tsv for the text curate pin ls prints.
 // ?after=<shard>/<cid> resumes after that pin (the last one a client
-// received); ?limit=N stops after N pins.
+// received); ?limit=N stops after N pins. A listing that fails midway
+// ends with an error line: {"error": "..."} in JSON, "#error\t..." in TSV.
 func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var cur *pinset.Cursor
@@ -336,41 +340,78 @@ func (d *Daemon) handleListPins(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
+	format := q.Get("format")
+	line, ok := d.pinFormatter(format)
+	if !ok {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("format %.40q: want %s or %s", format, FormatJSON, FormatTSV))
+		return
+	}
+	if format == FormatTSV {
+		w.Header().Set("Content-Type", "text/tab-separated-values; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
 	flusher, _ := w.(http.Flusher)
+	emit := func(b []byte) error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	var err error
+	if limit < 0 {
+		// A whole listing: shards listed and formatted in parallel.
+		err = d.pins.ListChunks(r.Context(), cur, listWorkers(), line, emit)
+	} else {
+		err = d.listPage(r.Context(), cur, limit, line, emit)
+	}
+	if err != nil && r.Context().Err() == nil {
+		d.log.Warn("list pins", "err", err)
+		if format == FormatTSV {
+			_ = emit(appendTSVField([]byte("#error\t"), err.Error()))
+			_ = emit([]byte("\n"))
+		} else {
+			_ = emit(append(appendJSONString([]byte(`{"error":`), err.Error()), "}\n"...))
+		}
+	}
+}
+
+// listWorkers is how many goroutines list and format a whole listing.
+func listWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// listPage lists at most limit pins after cur (from the start when nil)
+// in one goroutine, in chunks like ListChunks.
+func (d *Daemon) listPage(ctx context.Context, cur *pinset.Cursor, limit int, line pinset.Format, emit func([]byte) error) error {
+	var buf []byte
 	n := 0
 	each := func(p pinset.Pin) error {
 		if n == limit {
 			return errListLimit
 		}
 		n++
-		pj := pinJSON(p)
-		if sc, ok := d.checks.lookup(p.CID); ok {
-			pj.SizeChecked = sc.String()
-		}
-		if err := enc.Encode(pj); err != nil {
+		if buf = line(buf, p); len(buf) >= 64<<10 {
+			err := emit(buf)
+			buf = buf[:0]
 			return err
-		}
-		if n%4096 == 0 && flusher != nil {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			flusher.Flush()
 		}
 		return nil
 	}
 	var err error
 	if cur != nil {
-		err = d.pins.ListAfter(r.Context(), *cur, each)
+		err = d.pins.ListAfter(ctx, *cur, each)
 	} else {
-		err = d.pins.List(r.Context(), each)
+		err = d.pins.List(ctx, each)
 	}
 	if err != nil && !errors.Is(err, errListLimit) {
-		_ = enc.Encode(map[string]string{"error": err.Error()})
+		return err
 	}
-	_ = bw.Flush()
+	if len(buf) > 0 {
+		return emit(buf)
+	}
+	return nil
 }
 
 // PinJSON is a pin as the API lists it.
@@ -414,6 +455,55 @@ func (d *Daemon) handleRemovePin(w http.ResponseWriter, r *http.Request) {
 	}
 	d.poke()
 	writeJSON(w, map[string]int{"removed": n})
+}
+
+// RemoveResult is the answer to POST /v1/pins/remove.
+type RemoveResult struct {
+	Removed int `json:"removed"`
+	Absent  int `json:"absent"` // not pinned: skipped, so a removal resumes
+}
+
+// handleRemovePins unpins the CIDs of the body, one per line (at most
+// maxPinBatch), in one CRDT delta batch. CIDs not pinned are counted as
+// absent. A line that is not a CID refuses the whole request.
+func (d *Daemon) handleRemovePins(w http.ResponseWriter, r *http.Request) {
+	var cids []cid.Cid
+	sc := bufio.NewScanner(http.MaxBytesReader(w, r.Body, maxPinBatch*128))
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" {
+			continue
+		}
+		if len(cids) == maxPinBatch {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d CIDs in one request", maxPinBatch))
+			return
+		}
+		c, err := cid.Decode(t)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("line %d: %.80q: %w", line, t, err))
+			return
+		}
+		cids = append(cids, c)
+	}
+	if err := sc.Err(); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("read the CIDs: %w", err))
+		return
+	}
+	n, err := d.pins.Remove(r.Context(), cids)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	for _, c := range cids {
+		if err := d.checks.forget(r.Context(), c); err != nil {
+			httpError(w, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	if n > 0 {
+		d.poke()
+	}
+	writeJSON(w, RemoveResult{Removed: n, Absent: len(cids) - n})
 }
 
 func (d *Daemon) handleMembers(w http.ResponseWriter, r *http.Request) {

@@ -90,6 +90,18 @@ func (c *Client) RemovePin(ctx context.Context, cidStr string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/pins/"+cidStr, nil, nil)
 }
 
+// RemovePins unpins many CIDs at once (at most 100,000 per call); CIDs
+// not pinned come back as Absent.
+func (c *Client) RemovePins(ctx context.Context, cids []string) (RemoveResult, error) {
+	var body bytes.Buffer
+	for _, s := range cids {
+		body.WriteString(s)
+		body.WriteByte('\n')
+	}
+	var res RemoveResult
+	return res, c.do(ctx, http.MethodPost, "/v1/pins/remove", &body, &res)
+}
+
 // ListOptions page a listing: After resumes after a pin (its cursor,
 // "<shard>/<cid>", from PinJSON.Cursor), Limit stops after that many pins
 // (0: no limit).
@@ -100,39 +112,12 @@ type ListOptions struct {
 
 // ListPins streams the pins to fn, in shard, then CID order.
 func (c *Client) ListPins(ctx context.Context, opt ListOptions, fn func(PinJSON) error) error {
-	v := url.Values{}
-	if opt.After != "" {
-		v.Set("after", opt.After)
-	}
-	if opt.Limit > 0 {
-		v.Set("limit", strconv.Itoa(opt.Limit))
-	}
-	u := c.Base + "/v1/pins"
-	if len(v) > 0 {
-		u += "?" + v.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := c.listPins(ctx, opt, FormatJSON)
 	if err != nil {
 		return err
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrDaemonDown, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Error != "" {
-			return fmt.Errorf("list pins: %s", e.Error)
-		}
-		return fmt.Errorf("list pins: %s", resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
+	defer body.Close()
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -148,6 +133,132 @@ func (c *Client) ListPins(ctx context.Context, opt ListOptions, fn func(PinJSON)
 		}
 	}
 	return sc.Err()
+}
+
+// CopyPins writes the listing's lines to w as the daemon sends them, in
+// format (FormatJSON or FormatTSV), without decoding them: the fast way
+// to print a large pinset. It returns how many pins it wrote and the
+// cursor of the last one ("" when none), which an interrupted listing
+// resumes after.
+func (c *Client) CopyPins(ctx context.Context, opt ListOptions, format string, w io.Writer) (n int, last string, err error) {
+	body, err := c.listPins(ctx, opt, format)
+	if err != nil {
+		return 0, "", err
+	}
+	defer body.Close()
+	var (
+		buf      = make([]byte, 1<<20)
+		have     int    // bytes in buf
+		lastLine []byte // a copy of the last line written
+	)
+	for {
+		m, rerr := body.Read(buf[have:])
+		have += m
+		end := bytes.LastIndexByte(buf[:have], '\n') + 1 // complete lines
+		for rest := buf[:end]; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			line := rest[:i+1]
+			rest = rest[i+1:]
+			if msg, ok := listError(line, format); ok {
+				return n, cursorOf(lastLine, format), fmt.Errorf("list pins: %s", msg)
+			}
+			if _, err := w.Write(line); err != nil {
+				return n, cursorOf(lastLine, format), err
+			}
+			n++
+			lastLine = append(lastLine[:0], line...)
+		}
+		have = copy(buf, buf[end:have])
+		switch {
+		case rerr == io.EOF && have == 0:
+			return n, cursorOf(lastLine, format), nil
+		case rerr == io.EOF:
+			return n, cursorOf(lastLine, format), fmt.Errorf("list pins: the listing ended inside a line")
+		case rerr != nil:
+			return n, cursorOf(lastLine, format), fmt.Errorf("list pins: %w", rerr)
+		case have == len(buf):
+			return n, cursorOf(lastLine, format), fmt.Errorf("list pins: a line longer than %d bytes", len(buf))
+		}
+	}
+}
+
+// listError recognises the error line that ends a failed listing.
+func listError(line []byte, format string) (string, bool) {
+	if format == FormatTSV {
+		if rest, ok := bytes.CutPrefix(line, []byte("#error\t")); ok {
+			return string(bytes.TrimSpace(rest)), true
+		}
+		return "", false
+	}
+	if !bytes.HasPrefix(line, []byte(`{"error"`)) {
+		return "", false
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(line, &e) != nil {
+		return string(bytes.TrimSpace(line)), true
+	}
+	return e.Error, true
+}
+
+// cursorOf is the cursor of a listed line ("" when it is not one).
+func cursorOf(line []byte, format string) string {
+	if len(line) == 0 {
+		return ""
+	}
+	if format == FormatTSV {
+		f := strings.SplitN(strings.TrimSuffix(string(line), "\n"), "\t", 3)
+		if len(f) < 2 {
+			return ""
+		}
+		return f[1] + "/" + f[0]
+	}
+	var p PinJSON
+	if json.Unmarshal(line, &p) != nil {
+		return ""
+	}
+	return p.Cursor()
+}
+
+// listPins starts GET /v1/pins and returns the body of a 200 answer.
+func (c *Client) listPins(ctx context.Context, opt ListOptions, format string) (io.ReadCloser, error) {
+	v := url.Values{}
+	if opt.After != "" {
+		v.Set("after", opt.After)
+	}
+	if opt.Limit > 0 {
+		v.Set("limit", strconv.Itoa(opt.Limit))
+	}
+	if format != FormatJSON {
+		v.Set("format", format)
+	}
+	u := c.Base + "/v1/pins"
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDaemonDown, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("list pins: %s", e.Error)
+		}
+		return nil, fmt.Errorf("list pins: %s", resp.Status)
+	}
+	return resp.Body, nil
 }
 
 // Shards lists every shard with its holders and ACKs.

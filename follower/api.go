@@ -43,6 +43,12 @@ type Status struct {
 	Shards      []ShardStatus `json:"shards"`
 	Why         string        `json:"why,omitempty"` // why nothing is assigned, when nothing is
 	DiskError   string        `json:"disk_error,omitempty"`
+	// DiskPaused says why fetching is paused for disk space and when it
+	// resumes; DiskReserve is the free space held back for badger
+	// (docs/operations.md, "A full disk"), DiskPauses the pauses since start.
+	DiskPaused  string `json:"disk_paused,omitempty"`
+	DiskReserve int64  `json:"disk_reserve"`
+	DiskPauses  int64  `json:"disk_pauses"`
 	// AcksPending counts this follower's ACKs that no signed head records
 	// yet; they are sent again until one does.
 	AcksPending int `json:"acks_pending"`
@@ -64,6 +70,9 @@ type Status struct {
 	// Provide how many held roots it announces in each DHT.
 	Reach   *ReachInfo    `json:"reach,omitempty"`
 	Provide []ProvideInfo `json:"provide,omitempty"`
+	// Bandwidth is bitswap's traffic: the rates over the last 10 s, the
+	// totals since start and the limits (bytes per second, 0: unlimited).
+	Bandwidth p2p.Bandwidth `json:"bandwidth"`
 }
 
 // HeadInfo describes the newest verified head.
@@ -102,7 +111,7 @@ func (d *Daemon) Status() Status {
 	s := Status{
 		Cluster: d.l.Home.Name, ClusterName: d.l.Cluster.Name, ClusterID: d.l.Cluster.ID, Peer: d.l.ID.String(), Nickname: d.l.Config.Nickname,
 		Started: d.started, Pledged: pledged, Free: free, Peers: len(d.node.Peers()),
-		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)},
+		Pinset: PinsetInfo{Pins: st.Pins, Bytes: st.Bytes, Shards: len(st.Shards)}, Bandwidth: d.node.Bandwidth(),
 	}
 	for _, a := range d.node.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())
@@ -135,6 +144,8 @@ func (d *Daemon) Status() Status {
 	d.shards.mu.Lock()
 	s.Why, s.DiskError = d.shards.reason, d.shards.diskErr
 	d.shards.mu.Unlock()
+	di := d.disk.info()
+	s.DiskPaused, s.DiskReserve, s.DiskPauses = di.Paused, di.Reserve, di.Pauses
 	s.Events = d.Events()
 	if rec, ok := d.heads.Record(); ok {
 		s.Record = &RecordInfo{Seq: rec.Seq, EOL: rec.EOL.UTC()}

@@ -82,6 +82,7 @@ type Daemon struct {
 	auditSrv    *audit.Server
 	shards      *shards
 	events      events
+	disk        *diskGuard // keeps a full disk from crashing badger; see diskguard.go
 	fetchWakeCh chan struct{}
 	caughtUpSig chan struct{} // receives after each catch-up
 	traversal   bool          // NAT traversal on (configs.Network.Apply)
@@ -138,6 +139,14 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.store, err = store.Open(home.DatastorePath()); err != nil {
 		return nil, err
 	}
+	d.disk = newDiskGuard(home, d.log.With("subsystem", "disk"), d.event)
+	if !l.Config.DiskGuard {
+		if err := d.disk.turnOff(); err != nil {
+			return nil, err
+		}
+	}
+	d.disk.allocateLogs()
+	d.disk.check(0) // makes the reserve whole, or starts paused
 	if err := d.checkIdentity(ctx, clusterID, checkpoint); err != nil {
 		return nil, err
 	}
@@ -145,7 +154,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Listen = l.Config.Listen
 	pcfg.Bootstrap = l.Cluster.Bootstrap
 	pcfg.PeersFile = home.PeersPath()
-	pcfg.Blockstore = d.store.Blocks
+	pcfg.Blockstore = guardedBlocks{d.store.Blocks, d.disk} // what bitswap fetches is checked against the free space
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
 	pcfg.Datastore = namespace.Wrap(d.store.Datastore, ds.NewKey("/pinfold/p2p"))
@@ -153,6 +162,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		ClusterID: l.Cluster.ID, Relays: l.Cluster.Bootstrap, Listen: l.Config.Listen,
 		NAT: l.Config.NAT, Cluster: l.Config.ClusterDHT, DHT: l.Config.DHT,
 	}.Apply(&pcfg)
+	pcfg.Bandwidth = p2p.BandwidthConfig{MaxUpload: int64(l.Config.MaxUpload), MaxDownload: int64(l.Config.MaxDownload)}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -202,6 +212,10 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	api := l.Config.IPFSAPI
 	if opt.IPFSAPI != "" {
 		api = opt.IPFSAPI
+	}
+	if api != "" && (l.Config.MaxUpload != 0 || l.Config.MaxDownload != 0) {
+		d.log.Warn("max_upload and max_download bound this follower's own bitswap only: kubo fetches and serves the shards, outside them",
+			"ipfs_api", api)
 	}
 	if err := d.openContentStore(ctx, api); err != nil {
 		return nil, err
@@ -287,6 +301,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "disk", Run: d.diskLoop},
 		{Name: "provide", Run: d.provideLoop},
+		{Name: "disk-guard", Run: d.disk.run},
+		{Name: "disk-watch", Run: d.disk.watch},
 		{Name: "acks", Run: d.readAcks},
 		{Name: "ack-sender", Run: d.ackSender},
 		{Name: "window", Run: func(ctx context.Context) error {

@@ -40,9 +40,29 @@ func (d *Daemon) fetchLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := d.fetchShard(ctx, id); err != nil {
+		fctx, done, ok := d.disk.fetching(ctx)
+		if !ok { // paused for disk space: wait for it to come back
+			msg, resumed := d.disk.pausedFor()
+			if resumed != nil {
+				d.setRowError(id, msg)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-resumed:
+				}
+			}
+			continue
+		}
+		err := d.fetchShard(fctx, id)
+		done()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if msg, _ := d.disk.pausedFor(); msg != "" {
+				d.log.Info("fetch stopped for disk space", "shard", id, "err", err)
+				d.setRowError(id, msg)
+				continue
 			}
 			if errors.Is(err, errBehindHead) {
 				d.log.Debug("fetch shard", "shard", id, "err", err) // in the status; resolves with the pinset
@@ -180,6 +200,9 @@ func (d *Daemon) fetchShard(ctx context.Context, id int64) error {
 
 	var done content.Stat
 	for _, p := range pins {
+		if !d.disk.check(0) {
+			return fmt.Errorf("shard %d: %w", id, errDiskPaused)
+		}
 		base := done.Bytes
 		st, err := d.fetcher.Fetch(ctx, p.CID, func(st content.Stat) {
 			s.mu.Lock()

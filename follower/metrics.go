@@ -2,6 +2,7 @@ package follower
 
 import (
 	"github.com/pinfold/pinfold/metrics"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // samples are the follower's gauges and totals at a scrape, read from its
@@ -26,6 +27,9 @@ func (d *Daemon) samples() []metrics.Sample {
 		{Name: "acks_pending", Help: "ACKs that no signed head records yet.", Value: float64(s.AcksPending)},
 		{Name: "audits_passed_total", Help: "Audits of this follower's copies that signed heads record as passed.", Value: float64(s.Audits.Passes), Counter: true},
 		{Name: "audits_failed_total", Help: "Audits of this follower's copies that signed heads record as failed.", Value: float64(s.Audits.Fails), Counter: true},
+		{Name: "disk_paused", Help: "1 while fetching is paused for disk space.", Value: b(s.DiskPaused != "")},
+		{Name: "disk_pauses_total", Help: "Times fetching paused for disk space.", Value: float64(s.DiskPauses), Counter: true},
+		{Name: "disk_reserve_bytes", Help: "Free space held back in the data folder for badger to finish its writes on a full disk.", Value: float64(s.DiskReserve)},
 		{Name: "fetch_renewals_total", Help: "Shard fetches that stalled and asked every peer again.", Value: float64(s.FetchRenewals), Counter: true},
 	}
 	reachable := 0
@@ -52,6 +56,13 @@ func (d *Daemon) samples() []metrics.Sample {
 		out = append(out, metrics.Sample{Name: "shards", Help: "This follower's shards by state.", Labels: map[string]string{"state": state}, Value: float64(n)})
 	}
 	out = append(out, metrics.Sample{Name: "fetching_bytes", Help: "Bytes fetched so far of the shards being fetched.", Value: float64(fetched)})
+	for dir, tr := range map[string]p2p.Traffic{"up": s.Bandwidth.Up, "down": s.Bandwidth.Down} {
+		l := map[string]string{"direction": dir}
+		out = append(out,
+			metrics.Sample{Name: "bandwidth_bytes_per_second", Help: "Bitswap bytes per second over the last 10 s, sent (up) or received (down), framing and wants included.", Labels: l, Value: tr.Rate},
+			metrics.Sample{Name: "bandwidth_limit_bytes_per_second", Help: "Bitswap bandwidth limit (max_upload, max_download); 0 is unlimited.", Labels: l, Value: float64(tr.Limit)},
+			metrics.Sample{Name: "bandwidth_bytes_total", Help: "Bitswap bytes sent (up) or received (down), framing and wants included.", Labels: l, Value: float64(tr.Total), Counter: true})
+	}
 	received, sent := d.node.BitswapTraffic()
 	return append(out, metrics.Shared(received, sent, s.Rejected)...)
 }

@@ -130,6 +130,12 @@ type FollowerOptions struct {
 	IPFSAPI string
 	// DHT, when not nil, replaces the follower's DHT section.
 	DHT *configs.DHT
+	// MaxUpload and MaxDownload bound its bitswap traffic (0: unlimited).
+	MaxUpload, MaxDownload configs.Rate
+	// DiskGuard turns the follower's disk guard on. Off by default here:
+	// its reserve and allocated logs take about 400 MiB of real disk per
+	// follower, too much for clusters of many followers in temp folders.
+	DiskGuard bool
 }
 
 // AddFollower creates (or reopens, if its folder exists) and starts a
@@ -149,6 +155,8 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		if opt.DHT != nil {
 			cfg.DHT = *opt.DHT
 		}
+		cfg.MaxUpload, cfg.MaxDownload = opt.MaxUpload, opt.MaxDownload
+		cfg.DiskGuard = opt.DiskGuard
 		if opt.OfferInterval > 0 {
 			cfg.OfferInterval = configs.Duration(opt.OfferInterval)
 		}

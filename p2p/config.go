@@ -152,6 +152,9 @@ type Config struct {
 
 	// Provide tunes the announcements of held roots; see ProvideConfig.
 	Provide ProvideConfig
+	// Bandwidth bounds bitswap's upload and download; see
+	// BandwidthConfig. Default: unlimited.
+	Bandwidth BandwidthConfig
 
 	// Blockstore holds the blocks bitswap serves and stores what it
 	// fetches. Required by New; never written to JSON.
@@ -347,6 +350,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rejections < 0 {
 		return invalid("rejections", "is %d; want >= 0", c.Rejections)
+	}
+	if err := c.Bandwidth.validate(); err != nil {
+		return err
 	}
 	b := c.Bitswap
 	if b.SearchDelay <= 0 {

@@ -102,4 +102,10 @@
 // (BitswapPenaltyCounts, pinfold_p2p_bitswap_penalties_total),
 // disconnected and refused by the host's connection gater for
 // BitswapConfig.Penalty, so bitswap sessions turn to the other holders.
+//
+// Bitswap's streams pass through Config.Bandwidth's upload and download
+// token buckets (one per direction, shared by all peers; see
+// BandwidthConfig), and are metered: Node.Bandwidth returns the rates over
+// the last 10 s, the totals and the limits. Gossipsub, the DHT and other
+// protocols are neither limited nor counted.
 package p2p

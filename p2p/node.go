@@ -55,6 +55,8 @@ type Node struct {
 	dag    ipld.DAGService
 	rej    *rejections
 	guard  *contentGuard // bitswap liars: ledger, penalties, connection gater
+	up     *shaper       // bitswap's upload budget and meter
+	down   *shaper       // bitswap's download budget and meter
 	bs     *bitswap.Bitswap
 	inbox  *inbox // per-peer budgets before gossipsub's validation queue
 	mesh   *meshView
@@ -88,7 +90,8 @@ type Node struct {
 // AutoNAT service unless cfg asks (see natOptions).
 // Gossipsub signs every message and requires valid signatures on every
 // message received (StrictSign). Bitswap (client and server) asks only
-// connected peers.
+// connected peers; its streams spend cfg.Bandwidth's upload and download
+// budgets (see BandwidthConfig) and are metered (see Node.Bandwidth).
 //
 // Goroutines: libp2p, the DHT, gossipsub and bitswap start theirs here;
 // they belong to the Node and stop in Close. logger may be nil.
@@ -183,7 +186,9 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("p2p: start gossipsub: %w", err)
 	}
 
-	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(n.host), g: n.guard}
+	n.up, n.down = newShaper(cfg.Bandwidth.MaxUpload), newShaper(cfg.Bandwidth.MaxDownload)
+	shaped := shapedHost{Host: n.host, life: n.life, up: n.up, down: n.down}
+	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(shaped), g: n.guard}
 	// Bitswap asks connected peers first, then, after SearchDelay, the
 	// holders the cluster DHT (or the other DHT) names.
 	var finder routing.ContentDiscovery

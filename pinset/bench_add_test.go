@@ -1,9 +1,11 @@
 package pinset
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -62,4 +64,47 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "pins/s")
+}
+
+// BenchmarkListChunks is BenchmarkList through ListChunks, formatting
+// each pin as a line of CID, shard, size and name, with one worker and
+// with two.
+func BenchmarkListChunks(b *testing.B) {
+	const n = 100_000
+	s := openSet(b, testConfig(true), openBadger(b, b.TempDir()), memDAG())
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := uint64(0); i < n; i += 20_000 {
+		if _, err := s.Add(ctx, makePins(i, 20_000, 64, rng)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	format := func(dst []byte, p Pin) []byte {
+		dst = append(dst, p.CID.String()...)
+		dst = append(dst, '\t')
+		dst = strconv.AppendInt(dst, p.Shard, 10)
+		dst = append(dst, '\t')
+		dst = strconv.AppendInt(dst, p.Size, 10)
+		dst = append(dst, '\t')
+		dst = append(dst, p.Name...)
+		return append(dst, '\n')
+	}
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				lines := 0
+				if err := s.ListChunks(ctx, nil, workers, format, func(c []byte) error {
+					lines += bytes.Count(c, []byte{'\n'})
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if lines != n {
+					b.Fatalf("listed %d pins, want %d", lines, n)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "pins/s")
+		})
+	}
 }

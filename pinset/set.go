@@ -710,36 +710,7 @@ func (s *Set) listBadger(ctx context.Context, db *badgerdb.DB, base, prefix stri
 	opts.Prefix = []byte(prefix + "/")
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	var (
-		key []byte
-		p   Pin
-	)
-	decode := func(v []byte) (err error) {
-		p, err = decodeEntry(string(key[len(base):len(key)-len(valueSuffix)]), v)
-		return err
-	}
-	n := 0
-	for it.Rewind(); it.Valid(); it.Next() {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if s.isClosing() {
-				return ErrClosed
-			}
-		}
-		item := it.Item()
-		if key = item.Key(); !bytes.HasSuffix(key, []byte(valueSuffix)) {
-			continue // the element's priority
-		}
-		if err := item.Value(decode); err != nil {
-			continue // malformed: skipped, as List does
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
+	return s.iterPins(ctx, it, base, opts.Prefix, nil, fn)
 }
 
 // Stats describes a replica.

@@ -26,6 +26,9 @@
 // possible at all (the log being written is never collected) and keep
 // each rewrite short.
 //
+// A full disk: badger writes through sparse memory maps, so a daemon
+// keeps them allocated and a reserve of free space (disk.go).
+//
 // Badger maps its table files into memory too. Those pages are the file
 // cache: counted in RSS (RssFile), shared with the kernel's page cache and
 // dropped under memory pressure, unlike the figures above (RssAnon).
@@ -52,6 +55,11 @@ const (
 	compactors          = 2
 	valueThreshold      = 64 << 10
 	valueLogFileSize    = 64 << 20
+	// Badger's defaults, set here because the disk budget (disk.go)
+	// depends on them.
+	numLevelZeroTables  = 5
+	baseLevelSize       = 10 << 20
+	levelSizeMultiplier = 10
 )
 
 // Store is a process's badger4 datastore and the block store on it.
@@ -80,6 +88,9 @@ func open(dir string, tune func(*badger.Options)) (*Store, error) {
 		WithNumCompactors(compactors).
 		WithValueThreshold(valueThreshold).
 		WithValueLogFileSize(valueLogFileSize).
+		WithNumLevelZeroTables(numLevelZeroTables).
+		WithBaseLevelSize(baseLevelSize).
+		WithLevelSizeMultiplier(levelSizeMultiplier).
 		WithCompression(options.None)
 	opts.Options.TableSizeMultiplier = tableSizeMultiplier
 	if tune != nil {

@@ -224,8 +224,11 @@ func (m *FollowerModel) layout() followerLayout {
 	if m.status.DiskError != "" {
 		l.storage++
 	}
-	// The shards and audits lines.
-	l.storage += 2
+	if m.status.DiskPaused != "" {
+		l.storage++
+	}
+	// The shards, audits and traffic lines.
+	l.storage += 3
 	fixed := 3 + l.storage + 1 // header (with the next action), storage, footer
 	if m.err != nil {
 		fixed++
@@ -339,8 +342,12 @@ func (m *FollowerModel) storage(w int) []string {
 	if s.DiskError != "" {
 		lines = append(lines, warnStyle.Render("disk: "+s.DiskError))
 	}
+	if s.DiskPaused != "" {
+		lines = append(lines, warnStyle.Render("disk: "+s.DiskPaused))
+	}
 	// What counts: the copies an audit proved, and this follower's record,
 	// cut visibly where the screen is narrow.
 	return append(lines, ansi.Truncate(cell("shards", 10, false)+" "+countShards(s).String(), w, "…"),
-		ansi.Truncate(cell("audits", 10, false)+" "+auditTone(s.Audits).render(AuditSummary(s.Audits, m.now)), w, "…"))
+		ansi.Truncate(cell("audits", 10, false)+" "+auditTone(s.Audits).render(AuditSummary(s.Audits, m.now)), w, "…"),
+		ansi.Truncate(cell("traffic", 10, false)+" "+TrafficSummary(s.Bandwidth), w, "…"))
 }

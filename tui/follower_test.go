@@ -202,7 +202,7 @@ func TestFollowerSort(t *testing.T) {
 }
 
 func TestFollowerScroll(t *testing.T) {
-	m := loadedFollower(80, 19)
+	m := loadedFollower(80, 20)
 	page := m.page(paneCommitments)
 	if page >= 10 {
 		t.Fatalf("page %d shows every row; the test needs fewer", page)

@@ -38,6 +38,8 @@ func NextAction(s follower.Status) string {
 		return "waiting for a verified head from the cluster's peers"
 	case !s.Pinset.CaughtUp:
 		return "syncing the pinset of head seq " + fmt.Sprint(s.Head.Seq)
+	case s.DiskPaused != "":
+		return "waiting for disk space (" + s.DiskPaused + ")"
 	case s.DiskError != "":
 		return "waiting for disk space (" + s.DiskError + ")"
 	case fetching > 0:

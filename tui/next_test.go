@@ -20,6 +20,9 @@ func TestNextAction(t *testing.T) {
 		{"not admitted", follower.Status{Head: head, Pinset: caught, Why: "not a member yet: waiting for a curator to admit this follower's offer"},
 			"not a member yet: waiting for a curator to admit this follower's offer"},
 		{"disk", follower.Status{Head: head, Pinset: caught, DiskError: "disk nearly full: 10 MiB free"}, "waiting for disk space (disk nearly full: 10 MiB free)"},
+		{"paused for disk space", follower.Status{Head: head, Pinset: caught, DiskPaused: "paused: disk full: 0 B free on /f, fetching resumes when 359 MiB is free",
+			Shards: []follower.ShardStatus{{ID: 2, State: follower.ShardFetching, Fetched: 1 << 20, Bytes: 4 << 20}}},
+			"waiting for disk space (paused: disk full: 0 B free on /f, fetching resumes when 359 MiB is free)"},
 		{"fetching", follower.Status{Head: head, Pinset: caught, Shards: []follower.ShardStatus{
 			{ID: 1, State: follower.ShardStored}, {ID: 2, State: follower.ShardFetching, Fetched: 1 << 20, Bytes: 4 << 20}}},
 			"fetching shard 2 (1.0 MiB of 4.0 MiB)"},

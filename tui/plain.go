@@ -35,6 +35,7 @@ func PrintFollower(w io.Writer, s follower.Status, now time.Time) error {
 	fmt.Fprintf(tw, "pinset\t%s (%s) in %s, %s\n", english.Plural(int(s.Pinset.Pins), "pin", ""), ibytes(s.Pinset.Bytes), english.Plural(s.Pinset.Shards, "shard", ""), PinsetState(s.Pinset))
 	fmt.Fprintf(tw, "network\tpeers %d, curators %d/%d reachable\n", s.Peers, Reachable(s.Curators), len(s.Curators))
 	fmt.Fprintf(tw, "storage\tpledged %s, assigned %s, stored %s, free disk %s\n", ibytes(s.Pledged), ibytes(s.Assigned), ibytes(s.Stored), ibytes(s.Free))
+	fmt.Fprintf(tw, "traffic\t%s\n", TrafficSummary(s.Bandwidth))
 	if s.DiskError != "" {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
 	}

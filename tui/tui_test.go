@@ -18,6 +18,7 @@ import (
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -54,6 +55,7 @@ func followerFixture() follower.Status {
 		Pledged: 10 * gib, Free: 50 * gib, Peers: 5,
 		Curators: []follower.CuratorInfo{{Peer: peerC1, Connected: true}, {Peer: peerC2}},
 		Assigned: 7 * gib, Stored: 3 * gib,
+		Bandwidth: p2p.Bandwidth{Down: p2p.Traffic{Limit: 5_000_000, Rate: 4_950_000, Total: 3 << 30}, Up: p2p.Traffic{Rate: 120_000, Total: 80 << 20}},
 		Shards: []follower.ShardStatus{
 			{ID: 1, Bytes: 2 * gib, Pins: 30, State: follower.ShardStored, Fetched: 2 * gib, Holders: 3, Target: 3, Min: 2, AckedSeq: 42, AckedAt: now.Add(-2 * time.Minute),
 				Recorded: true, Proven: true, Audit: ledger.Pass, AuditedAt: now.Add(-20 * time.Minute)},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/dustin/go-humanize/english"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/pinfold/pinfold/configs"
@@ -204,6 +205,7 @@ sizes are taken as they are.`,
 		Long: `List every pin, one per line: CID, shard, size and name, tab-separated,
 and for a pin whose size was walked or is being checked a fifth column:
 ok, pending, mismatch: walked N, unreachable or failed: <why>.
+Control characters in names are printed escaped (\t, \n, \r, \xNN).
 Pins come in shard, then CID order; --limit pages the listing and --after
 resumes it after a pin (a listing cut off says where to resume).`,
 		Args: exactArgs(0),
@@ -212,9 +214,6 @@ resumes it after a pin (a listing cut off says where to resume).`,
 			if err != nil {
 				return err
 			}
-			bw := bufio.NewWriterSize(g.stdout, 64<<10)
-			defer bw.Flush()
-			enc := json.NewEncoder(bw)
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit %d: want a count, or 0 for every pin", limit)}
 			}
@@ -223,19 +222,16 @@ resumes it after a pin (a listing cut off says where to resume).`,
 					return usageError{fmt.Errorf("--after: %w", err)}
 				}
 			}
-			n, last := 0, ""
-			err = c.ListPins(cmd.Context(), curator.ListOptions{After: after, Limit: limit}, func(p curator.PinJSON) error {
-				n, last = n+1, p.Cursor()
-				if asJSON {
-					return enc.Encode(p)
-				}
-				if p.SizeChecked != "" {
-					_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\t%s\n", p.CID, p.Shard, p.Size, p.Name, p.SizeChecked)
-					return err
-				}
-				_, err := fmt.Fprintf(bw, "%s\t%d\t%d\t%s\n", p.CID, p.Shard, p.Size, p.Name)
-				return err
-			})
+			bw := bufio.NewWriterSize(g.stdout, 256<<10)
+			format := curator.FormatTSV
+			if asJSON {
+				format = curator.FormatJSON
+			}
+			// The daemon's lines are printed as they come.
+			n, last, err := c.CopyPins(cmd.Context(), curator.ListOptions{After: after, Limit: limit}, format, bw)
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil && last != "" {
 				// Cut off: say where to resume.
 				return fmt.Errorf("%w (after %d pins; resume with --after %s)", err, n, last)
@@ -249,24 +245,105 @@ resumes it after a pin (a listing cut off says where to resume).`,
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
 	ls.Flags().StringVar(&after, "after", "", "resume after this pin: <shard>/<cid>, as the previous page or a cut-off listing names it")
 	ls.Flags().IntVar(&limit, "limit", 0, "list at most this many pins (0: all)")
+	var rmFrom string
 	rm := &cobra.Command{
-		Use:   "rm <cid>",
-		Short: "Unpin one CID",
-		Args:  exactArgs(1),
+		Use:   "rm <cid>... | rm --from <file>",
+		Short: "Unpin CIDs: given as arguments, or every CID of a file",
+		Long: `Unpin CIDs given as arguments, or with --from every CID of a file in
+the format 'curate pin import' reads (the first word of each line; blank
+lines and lines starting with # are skipped). Removal goes in batches of
+100,000 CIDs, each one CRDT update; CIDs not pinned are counted and
+skipped, so an interrupted removal can simply run again.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 0) == (rmFrom == "") {
+				return usageError{errors.New("give the CIDs to unpin as arguments, or --from <file>")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(g)
 			if err != nil {
 				return err
 			}
-			if err := c.RemovePin(cmd.Context(), args[0]); err != nil {
+			if rmFrom == "" && len(args) == 1 {
+				if err := c.RemovePin(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "unpinned %s\n", args[0])
+				return nil
+			}
+			removed, absent := 0, 0
+			flush := func(batch []string) error {
+				if len(batch) == 0 {
+					return nil
+				}
+				res, err := c.RemovePins(cmd.Context(), batch)
+				if err != nil {
+					return fmt.Errorf("unpin: %w (after %d unpinned)", err, removed)
+				}
+				removed, absent = removed+res.Removed, absent+res.Absent
+				return nil
+			}
+			if rmFrom == "" {
+				err = flush(args)
+			} else {
+				err = removeFromFile(rmFrom, flush)
+			}
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "unpinned %s\n", args[0])
+			fmt.Fprintf(g.stdout, "unpinned %d; %d were not pinned\n", removed, absent)
 			return nil
 		},
 	}
+	rm.Flags().StringVar(&rmFrom, "from", "", "unpin every CID of this file (the first word of each line)")
 	cmd.AddCommand(add, imp, ls, rm, newPinStatusCmd(g))
 	return cmd
+}
+
+// rmBatch is how many CIDs one removal request carries (the daemon's
+// bound on a batch).
+const rmBatch = 100_000
+
+// removeFromFile hands the CIDs of path (the first word of each line) to
+// flush in batches of rmBatch.
+func removeFromFile(path string, flush func([]string) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	batch := make([]string, 0, rmBatch)
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if strings.HasPrefix(t, "{") {
+			var pr curator.PinRequest
+			if err := json.Unmarshal([]byte(t), &pr); err != nil {
+				return fmt.Errorf("%s: line %d: %w", path, line, err)
+			}
+			t = pr.CID
+		} else {
+			t = strings.Fields(t)[0]
+		}
+		if _, err := cid.Decode(t); err != nil {
+			return fmt.Errorf("%s: line %d: %.80q: %w", path, line, t, err)
+		}
+		if batch = append(batch, t); len(batch) == rmBatch {
+			if err := flush(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return flush(batch)
 }
 
 // parsePinLine reads one import line; ok is false for blank and comment

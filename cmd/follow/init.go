@@ -19,16 +19,18 @@ import (
 
 func newInitCmd(g *globals, name string) *cobra.Command {
 	var (
-		storage  string
-		nickname string
-		domain   string
-		listen   []string
-		ipfsAPI  string
-		boot     []string
-		trustID  string
-		offline  bool
-		noNAT    bool
-		noMap    bool
+		storage   string
+		nickname  string
+		domain    string
+		listen    []string
+		ipfsAPI   string
+		boot      []string
+		trustID   string
+		offline   bool
+		limits    limitFlags
+		diskGuard bool
+		noNAT     bool
+		noMap     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init <cluster-config | URL | IPNS name>",
@@ -89,7 +91,10 @@ reachable it warns and goes on.`,
 				}
 				cfg.Storage = p
 			}
-			cfg.Nickname, cfg.Domain = nickname, domain
+			cfg.Nickname, cfg.Domain, cfg.DiskGuard = nickname, domain, diskGuard
+			if err := limits.set(&cfg); err != nil {
+				return err
+			}
 			if ipfsAPI != "" {
 				if _, err := kubo.ParseAPI(ipfsAPI); err != nil {
 					return usageError{fmt.Errorf("--ipfs-api: %w", err)}
@@ -128,7 +133,9 @@ reachable it warns and goes on.`,
 	f.BoolVar(&offline, "offline", false, "do not check the config against the cluster's peers")
 	f.BoolVar(&noNAT, "no-nat", false, "no NAT traversal: no AutoNAT, relays, hole punching or port mapping (forward the listen port on the router instead)")
 	f.BoolVar(&noMap, "no-port-map", false, "keep NAT traversal but never ask the router for a port mapping (UPnP, NAT-PMP)")
+	f.BoolVar(&diskGuard, "disk-guard", true, "keep a reserve of free space and badger's logs allocated so that a disk filled by another program cannot crash the follower (about 400 MiB)")
 	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
+	limits.add(cmd)
 	return cmd
 }
 
@@ -166,6 +173,7 @@ func newInfoCmd(g *globals, name string) *cobra.Command {
 			fmt.Fprintf(w, "peer ID     %s\n", info.Peer)
 			fmt.Fprintf(w, "folder      %s\n", info.Folder)
 			fmt.Fprintf(w, "pledge      %s\n", l.Config.Storage)
+			fmt.Fprintf(w, "bandwidth   upload %s, download %s\n", l.Config.MaxUpload, l.Config.MaxDownload)
 			if l.Config.Nickname != "" {
 				fmt.Fprintf(w, "nickname    %s\n", l.Config.Nickname)
 			}
@@ -221,10 +229,55 @@ func setStorage(home follower.Home, storage string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--storage: %w", err)}
 	}
+	return editConfig(home, func(cfg *configs.Follower) error { cfg.Storage = p; return nil })
+}
+
+// editConfig loads the follower's config.json, applies edit and saves it.
+func editConfig(home follower.Home, edit func(*configs.Follower) error) error {
 	cfg := configs.DefaultFollower()
 	if err := configs.Load(home.ConfigPath(), &cfg); err != nil {
 		return err
 	}
-	cfg.Storage = p
+	if err := edit(&cfg); err != nil {
+		return err
+	}
 	return configs.Save(home.ConfigPath(), &cfg, 0o644)
 }
+
+// limitFlags are --max-upload and --max-download, of init and run.
+type limitFlags struct{ up, down string }
+
+func (l *limitFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&l.up, "max-upload", "", `bound bitswap's upload (blocks served, wants sent), e.g. 5MB/s, 512KiB/s, 40Mbit/s or "unlimited"; at least 64KiB/s; saved in config.json`)
+	f.StringVar(&l.down, "max-download", "", `bound bitswap's download (shards fetched, the pinset's blocks), like --max-upload; saved in config.json`)
+}
+
+// set applies the flags given to cfg; it changes nothing on error.
+func (l *limitFlags) set(cfg *configs.Follower) error {
+	up, down := cfg.MaxUpload, cfg.MaxDownload
+	for _, f := range []struct {
+		name, text string
+		dst        *configs.Rate
+	}{{"--max-upload", l.up, &up}, {"--max-download", l.down, &down}} {
+		if f.text == "" {
+			continue
+		}
+		r, err := configs.ParseRate(f.text)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", f.name, err)}
+		}
+		if err := r.ValidateLimit(f.name); err != nil {
+			return usageError{err}
+		}
+		*f.dst = r
+	}
+	cfg.MaxUpload, cfg.MaxDownload = up, down
+	return nil
+}
+
+// given reports whether either flag was given.
+func (l *limitFlags) given() bool { return l.up != "" || l.down != "" }
+
+// save writes the flags given into the follower's config.json.
+func (l *limitFlags) save(home follower.Home) error { return editConfig(home, l.set) }

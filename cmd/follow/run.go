@@ -34,6 +34,7 @@ func newRunCmd(g *globals, name string) *cobra.Command {
 		pprof     bool
 		logFormat string
 		memory    string
+		limits    limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -54,6 +55,11 @@ pinset, send signed offers with the pledge, and serve a control API on
 			}
 			if storage != "" {
 				if err := setStorage(home, storage); err != nil {
+					return err
+				}
+			}
+			if limits.given() {
+				if err := limits.save(home); err != nil {
 					return err
 				}
 			}
@@ -89,6 +95,7 @@ pinset, send signed offers with the pledge, and serve a control API on
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the control API (metrics are always at /metrics)")
 	cmd.Flags().StringVar(&memory, "memory", "", `soft limit on the follower's heap, e.g. 160MiB for a small machine: the garbage collector works harder near it, so syncing is slower (see docs/scale.md; default: GOMEMLIMIT, else none)`)
+	limits.add(cmd)
 	cmd.Flags().BoolVar(&dashboard, "dashboard", false, "draw the dashboard while running (logs go to follow.log in the data folder; q stops the follower)")
 	return cmd
 }
@@ -151,6 +158,9 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	if s.DiskError != "" {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskError)
 	}
+	if s.DiskPaused != "" {
+		fmt.Fprintf(tw, "disk\t%s\n", s.DiskPaused)
+	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
 	if s.Reach != nil {
 		fmt.Fprintf(tw, "reachable\t%s\n", reachLine(*s.Reach))
@@ -158,6 +168,7 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 	if len(s.Provide) > 0 {
 		fmt.Fprintf(tw, "announced\t%s\n", provideLine(s.Provide))
 	}
+	fmt.Fprintf(tw, "traffic\t%s\n", tui.TrafficSummary(s.Bandwidth))
 	if s.AcksPending > 0 {
 		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
 	}

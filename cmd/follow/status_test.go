@@ -12,6 +12,7 @@ import (
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/ledger"
+	"github.com/pinfold/pinfold/p2p"
 )
 
 // auditedStatus is a follower with a shard in each state of proof and a
@@ -30,8 +31,9 @@ func auditedStatus() follower.Status {
 			{ID: 4, Bytes: 1 << 20, State: follower.ShardFetching},
 			{ID: 5, Bytes: 1 << 20, State: follower.ShardReleasing, Proven: true},
 		},
-		Audits:   ledger.Member{Passes: 4, Fails: 1, Streak: 1, FailShard: 3, FailReason: "no answer within 30s", FailTime: now.Add(-2 * time.Hour).UnixMilli()},
-		Rejected: map[string]uint64{"trust: signature invalid": 1, "ack: replayed": 2},
+		Audits:    ledger.Member{Passes: 4, Fails: 1, Streak: 1, FailShard: 3, FailReason: "no answer within 30s", FailTime: now.Add(-2 * time.Hour).UnixMilli()},
+		Rejected:  map[string]uint64{"trust: signature invalid": 1, "ack: replayed": 2},
+		Bandwidth: p2p.Bandwidth{Up: p2p.Traffic{Limit: 5_000_000, Rate: 4_980_000, Total: 300_000_000}, Down: p2p.Traffic{Rate: 1500, Total: 42_000}},
 	}
 }
 
@@ -73,6 +75,7 @@ func TestStatusText(t *testing.T) {
 		"audits     4 passed, 1 failed (1 since the last pass); last failure 2h ago, shard 3: no answer within 30s\n",
 		"acks       2 waiting for a signed head",
 		"in all     ack: replayed 2, trust: signature invalid 1\n",
+		"traffic    down 1.5 kB/s (unlimited), up 5.0 MB/s of 5MB/s; 42 kB down, 300 MB up since start\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -88,7 +91,8 @@ func TestStatusText(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if len(got.Shards) != 5 || !got.Shards[0].Proven || got.Shards[2].AuditReason != "no answer within 30s" || got.Audits.Fails != 1 {
+	if len(got.Shards) != 5 || !got.Shards[0].Proven || got.Shards[2].AuditReason != "no answer within 30s" || got.Audits.Fails != 1 ||
+		got.Bandwidth.Up.Limit != 5_000_000 || got.Bandwidth.Up.Rate != 4_980_000 || got.Bandwidth.Down.Total != 42_000 {
 		t.Fatalf("status --json lost the proofs: %+v", got)
 	}
 }
