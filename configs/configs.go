@@ -186,6 +186,12 @@ type Curator struct {
 	// and publishes the cluster's IPNS record to it on every head and
 	// every record refresh. Default: off.
 	DHT DHT `json:"dht"`
+	// ClusterDHT is the cluster's own DHT, where members announce the
+	// roots they hold; the curator is one of its servers. Default: server.
+	ClusterDHT ClusterDHT `json:"cluster_dht"`
+	// NAT: a curator relays for members behind NATs. Default: relay
+	// service on.
+	NAT NAT `json:"nat"`
 }
 
 // Audit is a curator's audit policy (docs/audits.md explains the
@@ -275,6 +281,85 @@ type DHT struct {
 	ProtocolPrefix string `json:"protocol_prefix"`
 }
 
+// NAT sets up how a member gets through home routers:
+//
+//	"nat": {"traversal": true, "port_map": true, "relay_service": false, "reachability": ""}
+type NAT struct {
+	// Traversal turns on AutoNAT (learn whether the member is reachable),
+	// circuit relay v2 with the cluster's curators as relays (a slot is
+	// reserved on them while the member is not publicly reachable) and
+	// DCUtR hole punching (relayed connections are upgraded to direct
+	// ones). It does nothing on a member that listens on loopback only.
+	Traversal bool `json:"traversal"`
+	// PortMap asks the home router for a port mapping (UPnP, NAT-PMP)
+	// while Traversal is on.
+	PortMap bool `json:"port_map"`
+	// RelayService makes the member a relay for others, within limits
+	// (128 reservations, 16 relayed connections per peer, 2 minutes and
+	// 1 MiB each way per connection), while it is publicly reachable. It
+	// also answers AutoNAT probes.
+	RelayService bool `json:"relay_service"`
+	// Reachability overrides AutoNAT: "public" (a server with a public
+	// address: relay at once instead of after AutoNAT confirms it) or
+	// "private"; "" lets AutoNAT decide.
+	Reachability string `json:"reachability,omitempty"`
+}
+
+// DefaultFollowerNAT returns a volunteer's NAT defaults: traversal and
+// port mapping on, no relay service.
+func DefaultFollowerNAT() NAT { return NAT{Traversal: true, PortMap: true} }
+
+// DefaultCuratorNAT returns a curator's NAT defaults: a relay for the
+// cluster's members, no traversal of its own.
+func DefaultCuratorNAT() NAT { return NAT{RelayService: true} }
+
+func (n *NAT) validate(field string) error {
+	switch n.Reachability {
+	case "", "public", "private":
+	default:
+		return invalid(field+".reachability", "is %q; want \"\", public or private", n.Reachability)
+	}
+	if n.PortMap && !n.Traversal {
+		return invalid(field+".port_map", "needs %s.traversal", field)
+	}
+	return nil
+}
+
+// ClusterDHT is the DHT private to the cluster: its protocol prefix is
+// derived from the cluster's ID (/pinfold/<cluster id>), so it needs no
+// setup, and members are its servers. It carries provider records: which
+// member holds which root.
+//
+//	"cluster_dht": {"mode": "server", "provide_interval": "22h"}
+type ClusterDHT struct {
+	// Mode is "server" (the default), "client" or "off".
+	Mode string `json:"mode"`
+	// ProvideInterval is how often each held root is announced again, in
+	// this DHT and in the other one when its mode is not off.
+	ProvideInterval Duration `json:"provide_interval"`
+}
+
+// DefaultClusterDHT returns the cluster DHT defaults: a server,
+// reannouncing every 22 hours (records live 48).
+func DefaultClusterDHT() ClusterDHT {
+	return ClusterDHT{Mode: "server", ProvideInterval: Duration(22 * time.Hour)}
+}
+
+func (c *ClusterDHT) validate(field string) error {
+	switch c.Mode {
+	case "off", "client", "server":
+	default:
+		return invalid(field+".mode", "is %q; want server, client or off", c.Mode)
+	}
+	if c.ProvideInterval < Duration(time.Minute) || c.ProvideInterval > Duration(47*time.Hour) {
+		return invalid(field+".provide_interval", "is %s; want 1m to 47h (DHT servers forget records after 48h)", time.Duration(c.ProvideInterval))
+	}
+	return nil
+}
+
+// ClusterDHTPrefix is the protocol prefix of a cluster's own DHT.
+func ClusterDHTPrefix(clusterID string) string { return "/pinfold/" + clusterID }
+
 // DefaultDHT returns the DHT defaults: off, prefix "/ipfs".
 func DefaultDHT() DHT { return DHT{Mode: "off", ProtocolPrefix: "/ipfs"} }
 
@@ -317,6 +402,8 @@ func DefaultCurator() Curator {
 		RecordValidity: Duration(48 * time.Hour),
 		RecordTTL:      Duration(time.Minute),
 		DHT:            DefaultDHT(),
+		ClusterDHT:     DefaultClusterDHT(),
+		NAT:            DefaultCuratorNAT(),
 	}
 }
 
@@ -380,6 +467,12 @@ func (c *Curator) Validate() error {
 	if c.RecordTTL <= 0 {
 		return invalid("curator.record_ttl", "must be > 0")
 	}
+	if err := c.ClusterDHT.validate("curator.cluster_dht"); err != nil {
+		return err
+	}
+	if err := c.NAT.validate("curator.nat"); err != nil {
+		return err
+	}
 	return c.DHT.validate("curator.dht")
 }
 
@@ -409,8 +502,15 @@ type Follower struct {
 	// allocation keeps it.
 	AckInterval Duration `json:"ack_interval"`
 	// DHT, when its mode is not "off", runs a Kademlia DHT on the host
-	// and also resolves the cluster's IPNS record through it. Default: off.
+	// and also resolves the cluster's IPNS record through it; held roots
+	// are announced in it too (with prefix /ipfs, the public IPFS DHT, so
+	// that any IPFS node finds this volunteer). Default: off.
 	DHT DHT `json:"dht"`
+	// ClusterDHT is the cluster's own DHT, where the volunteer announces
+	// the roots it holds. Default: server.
+	ClusterDHT ClusterDHT `json:"cluster_dht"`
+	// NAT sets up NAT traversal. Default: traversal and port mapping on.
+	NAT NAT `json:"nat"`
 	// MaxUpload and MaxDownload bound the bytes per second bitswap sends
 	// (blocks served, wants) and receives (shards fetched, the pinset's
 	// blocks): "5MB/s", "512KiB/s", "40Mbit/s", or "unlimited" (the
@@ -439,6 +539,8 @@ func DefaultFollower() Follower {
 		FetchConcurrency: 8,
 		AckInterval:      Duration(10 * time.Minute),
 		DHT:              DefaultDHT(),
+		ClusterDHT:       DefaultClusterDHT(),
+		NAT:              DefaultFollowerNAT(),
 		DiskGuard:        true,
 	}
 }
@@ -479,6 +581,12 @@ func (f *Follower) Validate() error {
 	}
 	if f.FetchConcurrency < 1 || f.FetchConcurrency > 256 {
 		return invalid("follower.fetch_concurrency", "is %d; want 1 to 256", f.FetchConcurrency)
+	}
+	if err := f.ClusterDHT.validate("follower.cluster_dht"); err != nil {
+		return err
+	}
+	if err := f.NAT.validate("follower.nat"); err != nil {
+		return err
 	}
 	if err := f.MaxUpload.ValidateLimit("follower.max_upload"); err != nil {
 		return err

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pinfold/pinfold/p2p"
 )
 
 const (
@@ -344,5 +347,76 @@ func TestDefaultPortsDiffer(t *testing.T) {
 		if used[port(a)] {
 			t.Fatalf("the follower's default %s shares its port with the curator's %v", a, DefaultCurator().Listen)
 		}
+	}
+}
+
+func TestNATAndClusterDHTValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Follower)
+		field  string // "" means valid
+	}{
+		{"default", func(*Follower) {}, ""},
+		{"opt out", func(f *Follower) { f.NAT = NAT{} }, ""},
+		{"port map without traversal", func(f *Follower) { f.NAT.Traversal = false }, "follower.nat.port_map"},
+		{"reachability", func(f *Follower) { f.NAT.Reachability = "public" }, ""},
+		{"bad reachability", func(f *Follower) { f.NAT.Reachability = "yes" }, "follower.nat.reachability"},
+		{"cluster dht off", func(f *Follower) { f.ClusterDHT.Mode = "off" }, ""},
+		{"cluster dht auto", func(f *Follower) { f.ClusterDHT.Mode = "auto" }, "follower.cluster_dht.mode"},
+		{"provide interval short", func(f *Follower) { f.ClusterDHT.ProvideInterval = Duration(time.Second) }, "follower.cluster_dht.provide_interval"},
+		{"provide interval long", func(f *Follower) { f.ClusterDHT.ProvideInterval = Duration(48 * time.Hour) }, "follower.cluster_dht.provide_interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := DefaultFollower()
+			tt.change(&f)
+			err := f.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("Validate() = %v, want it to name %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestNetworkApply(t *testing.T) {
+	const relay = "/ip4/11.0.0.10/tcp/4050/p2p/12D3KooWEaVjx7z3WQpsbprHNnvRu8mL6ANDJy7bU9KHLupRjYwS"
+	tests := []struct {
+		name      string
+		listen    []string
+		nat       NAT
+		traversal bool
+	}{
+		{"follower", []string{"/ip4/0.0.0.0/tcp/4051"}, DefaultFollowerNAT(), true},
+		{"follower on loopback", []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, DefaultFollowerNAT(), false},
+		{"follower partly on loopback", []string{"/ip4/127.0.0.1/tcp/0", "/ip4/10.0.0.2/tcp/1"}, DefaultFollowerNAT(), true},
+		{"opted out", []string{"/ip4/0.0.0.0/tcp/4051"}, NAT{}, false},
+		{"curator", []string{"/ip4/0.0.0.0/tcp/4050"}, DefaultCuratorNAT(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := p2p.DefaultConfig()
+			got := Network{ClusterID: "k51x", Relays: []string{relay}, Listen: tt.listen, NAT: tt.nat,
+				Cluster: DefaultClusterDHT(), DHT: DefaultDHT()}.Apply(&cfg)
+			if got != tt.traversal || cfg.Relay != got || cfg.HolePunching != got || (len(cfg.StaticRelays) > 0) != got ||
+				cfg.NATPortMap != (got && tt.nat.PortMap) {
+				t.Fatalf("Apply = %v, relay %v, hole punching %v, static relays %v, port map %v; want traversal %v",
+					got, cfg.Relay, cfg.HolePunching, cfg.StaticRelays, cfg.NATPortMap, tt.traversal)
+			}
+			if cfg.RelayService != tt.nat.RelayService || cfg.AutoNATService != tt.nat.RelayService {
+				t.Errorf("relay service %v, AutoNAT service %v; want %v", cfg.RelayService, cfg.AutoNATService, tt.nat.RelayService)
+			}
+			if cfg.ClusterDHT.Mode != p2p.DHTServer || cfg.ClusterDHT.ProtocolPrefix != "/pinfold/k51x" || cfg.Provide.Interval != 22*time.Hour {
+				t.Errorf("cluster DHT %+v, provide %+v", cfg.ClusterDHT, cfg.Provide)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("applied config invalid: %v", err)
+			}
+		})
 	}
 }

@@ -14,12 +14,15 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
+	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/runlock"
 	"github.com/pinfold/pinfold/internal/tasks"
@@ -153,7 +156,11 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Blockstore = d.store.Blocks
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
-	pcfg.DHT = p2pDHT(l.Config.DHT)
+	pcfg.Datastore = namespace.Wrap(d.store.Datastore, ds.NewKey("/pinfold/p2p"))
+	configs.Network{
+		ClusterID: l.Cluster.ID, Listen: l.Config.Listen,
+		NAT: l.Config.NAT, Cluster: l.Config.ClusterDHT, DHT: l.Config.DHT,
+	}.Apply(&pcfg)
 	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}

@@ -5,9 +5,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/pinfold/pinfold/configs"
-	"github.com/pinfold/pinfold/p2p"
 )
 
 // DHT publishing timings.
@@ -41,11 +38,6 @@ func (s *dhtState) update(f func(*DHTInfo)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(&s.info)
-}
-
-// p2pDHT maps the config file's DHT section onto the node's.
-func p2pDHT(c configs.DHT) p2p.DHTConfig {
-	return p2p.DHTConfig{Mode: p2p.DHTMode(c.Mode), Bootstrap: c.Bootstrap, ProtocolPrefix: c.ProtocolPrefix}
 }
 
 // dhtLoop publishes the cluster's IPNS record to the DHT whenever the

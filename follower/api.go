@@ -66,6 +66,10 @@ type Status struct {
 	// that stalled and asked every peer again in a new bitswap session.
 	Penalised     map[string]uint64 `json:"bitswap_penalties,omitempty"`
 	FetchRenewals int64             `json:"fetch_renewals,omitempty"`
+	// Reach says how peers reach this volunteer (NAT traversal);
+	// Provide how many held roots it announces in each DHT.
+	Reach   *ReachInfo    `json:"reach,omitempty"`
+	Provide []ProvideInfo `json:"provide,omitempty"`
 	// Bandwidth is bitswap's traffic: the rates over the last 10 s, the
 	// totals since start and the limits (bytes per second, 0: unlimited).
 	Bandwidth p2p.Bandwidth `json:"bandwidth"`
@@ -116,6 +120,7 @@ func (d *Daemon) Status() Status {
 	for _, a := range d.node.Addrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
+	d.networkStatus(&s)
 	trustSet := d.rules.Trust
 	if v, ok := d.heads.Newest(); ok {
 		s.Head = &HeadInfo{CID: v.CID.String(), Seq: v.Head.Seq, Time: time.UnixMilli(v.Head.Time).UTC(), Signer: peer.ID(v.Sig.Signer).String()}

@@ -15,6 +15,8 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -86,6 +88,7 @@ type Daemon struct {
 	fetchWakeCh chan struct{}
 	memberAddrs *memberAddrs  // from other members' offers; see peering.go
 	caughtUpSig chan struct{} // receives after each catch-up
+	traversal   bool          // NAT traversal on (configs.Network.Apply)
 
 	mu       sync.Mutex
 	caughtUp cid.Cid // newest head whose pinset this replica holds
@@ -161,7 +164,11 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	pcfg.Blockstore = guardedBlocks{d.store.Blocks, d.disk} // what bitswap fetches is checked against the free space
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
-	pcfg.DHT = p2p.DHTConfig{Mode: p2p.DHTMode(l.Config.DHT.Mode), Bootstrap: l.Config.DHT.Bootstrap, ProtocolPrefix: l.Config.DHT.ProtocolPrefix}
+	pcfg.Datastore = namespace.Wrap(d.store.Datastore, ds.NewKey("/pinfold/p2p"))
+	d.traversal = configs.Network{
+		ClusterID: l.Cluster.ID, Relays: l.Cluster.Bootstrap, Listen: l.Config.Listen,
+		NAT: l.Config.NAT, Cluster: l.Config.ClusterDHT, DHT: l.Config.DHT,
+	}.Apply(&pcfg)
 	pcfg.Bandwidth = p2p.BandwidthConfig{MaxUpload: int64(l.Config.MaxUpload), MaxDownload: int64(l.Config.MaxDownload)}
 	if d.node, err = p2p.New(l.Key, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
@@ -299,6 +306,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "shards", Run: d.shardLoop},
 		{Name: "fetch", Run: d.fetchLoop},
 		{Name: "disk", Run: d.diskLoop},
+		{Name: "provide", Run: d.provideLoop},
 		{Name: "disk-guard", Run: d.disk.run},
 		{Name: "disk-watch", Run: d.disk.watch},
 		{Name: "acks", Run: d.readAcks},

@@ -242,6 +242,7 @@ func (d *Daemon) markStored(rec shardRecord) {
 	}
 	s.mu.Unlock()
 	s.poke()
+	pokeChan(s.held)
 }
 
 // checkRoom refuses to fetch n more bytes for shard id beyond the pledge

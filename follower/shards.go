@@ -135,6 +135,9 @@ type shards struct {
 	reason  string
 	diskErr string
 	wake    chan struct{}
+	// held is poked when a shard is stored or released: the roots to
+	// announce changed.
+	held chan struct{}
 }
 
 func newShards() *shards {
@@ -142,13 +145,16 @@ func newShards() *shards {
 		mine: map[int64]bool{}, rows: map[int64]*ShardStatus{}, records: map[int64]*shardRecord{},
 		acks: map[int64]map[peer.ID]ackInfo{}, lastAck: map[int64]time.Time{}, ackedKey: map[int64]string{},
 		stale: map[int64]bool{}, ackedDigest: map[int64][]byte{},
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), held: make(chan struct{}, 1),
 	}
 }
 
-func (s *shards) poke() {
+func (s *shards) poke() { pokeChan(s.wake) }
+
+// pokeChan wakes the reader of a one-slot channel without blocking.
+func pokeChan(c chan struct{}) {
 	select {
-	case s.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -482,6 +488,7 @@ func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
 	delete(s.ackedDigest, rec.ID)
 	delete(s.stale, rec.ID)
 	s.mu.Unlock()
+	pokeChan(s.held)
 	d.event("drop", fmt.Sprintf("shard %d released, %s freed", rec.ID, humanize.IBytes(uint64(max(freed, 0)))))
 	return nil
 }

@@ -140,6 +140,8 @@ type FollowerOptions struct {
 	// IPFSAPI, if set, is a kubo RPC API the follower stores its shards
 	// in instead of its embedded block store.
 	IPFSAPI string
+	// DHT, when not nil, replaces the follower's DHT section.
+	DHT *configs.DHT
 	// MaxUpload and MaxDownload bound its bitswap traffic (0: unlimited).
 	MaxUpload, MaxDownload configs.Rate
 	// DiskGuard turns the follower's disk guard on. Off by default here:
@@ -168,6 +170,9 @@ func (c *Cluster) AddFollower(ctx context.Context, name string, opt FollowerOpti
 		cfg.API = "127.0.0.1:0"
 		cfg.Storage, cfg.Nickname, cfg.Domain = opt.Pledge, opt.Nickname, opt.Domain
 		cfg.IPFSAPI = opt.IPFSAPI
+		if opt.DHT != nil {
+			cfg.DHT = *opt.DHT
+		}
 		cfg.MaxUpload, cfg.MaxDownload = opt.MaxUpload, opt.MaxDownload
 		cfg.DiskGuard = opt.DiskGuard
 		if opt.OfferInterval > 0 {

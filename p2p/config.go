@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +97,29 @@ type Config struct {
 	// Default: false.
 	NATPortMap bool
 
+	// StaticRelays lists circuit relay v2 relays (multiaddrs ending in
+	// /p2p/<peer ID>, usually the curators) on which the node reserves a
+	// slot while AutoNAT finds it not publicly reachable, so that peers
+	// reach it through them (AutoRelay). It needs Relay. Default: empty.
+	StaticRelays []string
+
+	// RelayService makes the node a circuit relay v2 for other peers,
+	// within RelayLimits. Default: false.
+	RelayService bool
+
+	// RelayLimits bounds what the relay service gives; see RelayLimits.
+	RelayLimits RelayLimits
+
+	// AutoNATService answers other peers' AutoNAT probes (dials them back
+	// to tell them whether they are reachable), rate limited. A node that
+	// runs a relay service for NATed peers should run it too, so that they
+	// learn they are not reachable. Default: false.
+	AutoNATService bool
+
+	// ForceReachability skips AutoNAT's guess: "public" or "private";
+	// "" (the default) lets AutoNAT decide.
+	ForceReachability string
+
 	// MaxMessageSize is gossipsub's limit on one RPC on the wire; a
 	// topic's payload limit must leave room for the envelope (signature,
 	// key, topic name): see TopicOverhead. Default: 1MiB.
@@ -137,6 +161,13 @@ type Config struct {
 	// DHT sets up the optional Kademlia DHT; see DHTConfig. Default: off.
 	DHT DHTConfig
 
+	// ClusterDHT sets up a second DHT, private to the cluster (its own
+	// ProtocolPrefix), that only carries provider records: which member
+	// holds which root. Default: off.
+	ClusterDHT DHTConfig
+
+	// Provide tunes the announcements of held roots; see ProvideConfig.
+	Provide ProvideConfig
 	// Bandwidth bounds bitswap's upload and download; see
 	// BandwidthConfig. Default: unlimited.
 	Bandwidth BandwidthConfig
@@ -145,14 +176,19 @@ type Config struct {
 	// fetches. Required by New; never written to JSON.
 	Blockstore blockstore.Blockstore
 
+	// Datastore, when not nil, holds the provider records a DHT server
+	// stores for others and the keystore of the roots the node announces;
+	// nil keeps them in memory. Never written to JSON.
+	Datastore ds.Batching
+
 	// Metrics receives libp2p's and this package's Prometheus metrics.
 	// nil disables metrics. Never the global registry unless passed in.
 	Metrics prometheus.Registerer
 }
 
 // BitswapConfig tunes bitswap for catching up on many small blocks from a
-// few known peers, without content routing (bitswap asks connected peers
-// only). Boxo v0.43 sends at most one want message per peer every 20 ms
+// few known peers (bitswap asks connected peers first, then holders found
+// in a DHT when one runs). Boxo v0.43 sends at most one want message per peer every 20 ms
 // (a constant), so a client walking a chain one block at a time needs at
 // least 20 ms per block whatever these say: fetch many CIDs per call.
 type BitswapConfig struct {
@@ -240,7 +276,10 @@ func DefaultConfig() Config {
 			PromiseTimeout:    5 * time.Second,
 			Penalty:           2 * time.Minute,
 		},
-		DHT: DefaultDHTConfig(),
+		DHT:         DefaultDHTConfig(),
+		ClusterDHT:  DefaultDHTConfig(),
+		RelayLimits: DefaultRelayLimits(),
+		Provide:     DefaultProvideConfig(),
 	}
 }
 
@@ -315,6 +354,9 @@ func (c *Config) Validate() error {
 	if c.HolePunching && !c.Relay {
 		return invalid("hole_punching", "needs p2p.relay: hole punching coordinates over a relayed connection")
 	}
+	if err := c.validateNAT(); err != nil {
+		return err
+	}
 	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageSize {
 		return invalid("max_message_size", "is %s; want %s to %s",
 			sizeString(c.MaxMessageSize), sizeString(minMessageSize), sizeString(maxMessageSize))
@@ -357,7 +399,13 @@ func (c *Config) Validate() error {
 	if b.Penalty <= 0 {
 		return invalid("bitswap.penalty", "is %s; want > 0", b.Penalty)
 	}
-	return c.DHT.validate()
+	if err := c.DHT.validate("dht"); err != nil {
+		return err
+	}
+	if err := c.ClusterDHT.validate("cluster_dht"); err != nil {
+		return err
+	}
+	return c.Provide.validate()
 }
 
 // checkTransportAddr accepts /ip4|ip6/<ip>/tcp/<port> and

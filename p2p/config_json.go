@@ -33,6 +33,11 @@ type configJSON struct {
 	Relay              *bool        `json:"relay,omitempty"`
 	HolePunching       *bool        `json:"hole_punching,omitempty"`
 	NATPortMap         *bool        `json:"nat_port_map,omitempty"`
+	StaticRelays       []string     `json:"static_relays,omitempty"`
+	RelayService       *bool        `json:"relay_service,omitempty"`
+	RelayLimits        *relayJSON   `json:"relay_limits,omitempty"`
+	AutoNATService     *bool        `json:"autonat_service,omitempty"`
+	ForceReachability  *string      `json:"force_reachability,omitempty"`
 	MaxMessageSize     *jsonSize    `json:"max_message_size,omitempty"`
 	PeerExchange       *bool        `json:"peer_exchange,omitempty"`
 	FloodPublish       *bool        `json:"flood_publish,omitempty"`
@@ -43,6 +48,20 @@ type configJSON struct {
 	Rejections         *int         `json:"rejections,omitempty"`
 	Bitswap            *bitswapJSON `json:"bitswap,omitempty"`
 	DHT                *dhtJSON     `json:"dht,omitempty"`
+	ClusterDHT         *dhtJSON     `json:"cluster_dht,omitempty"`
+	Provide            *provideJSON `json:"provide,omitempty"`
+}
+
+type relayJSON struct {
+	Reservations    *int     `json:"reservations,omitempty"`
+	CircuitsPerPeer *int     `json:"circuits_per_peer,omitempty"`
+	Duration        *jsonDur `json:"duration,omitempty"`
+	Data            *int64   `json:"data,omitempty"`
+}
+
+type provideJSON struct {
+	Interval *jsonDur `json:"interval,omitempty"`
+	Workers  *int     `json:"workers,omitempty"`
 }
 
 type dhtJSON struct {
@@ -72,6 +91,12 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		KeepReconnectMax: d(c.KeepReconnectMax), KeepMembers: &c.KeepMembers,
 		MaxParallelDials: &c.MaxParallelDials,
 		Relay:            &c.Relay, HolePunching: &c.HolePunching, NATPortMap: &c.NATPortMap,
+		StaticRelays: c.StaticRelays, RelayService: &c.RelayService, AutoNATService: &c.AutoNATService,
+		ForceReachability: &c.ForceReachability,
+		RelayLimits: &relayJSON{
+			Reservations: &c.RelayLimits.Reservations, CircuitsPerPeer: &c.RelayLimits.CircuitsPerPeer,
+			Duration: d(c.RelayLimits.Duration), Data: &c.RelayLimits.Data,
+		},
 		MaxMessageSize: s(c.MaxMessageSize), PeerExchange: &c.PeerExchange, FloodPublish: &c.FloodPublish,
 		SubscriptionBuffer: &c.SubscriptionBuffer, ValidateTimeout: d(c.ValidateTimeout),
 		RatePerSecond: &c.RatePerSecond, RateBurst: &c.RateBurst, Rejections: &c.Rejections,
@@ -83,7 +108,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 			PromiseTimeout:    d(c.Bitswap.PromiseTimeout),
 			Penalty:           d(c.Bitswap.Penalty),
 		},
-		DHT: &dhtJSON{Mode: &c.DHT.Mode, Bootstrap: c.DHT.Bootstrap, ProtocolPrefix: &c.DHT.ProtocolPrefix},
+		DHT:        &dhtJSON{Mode: &c.DHT.Mode, Bootstrap: c.DHT.Bootstrap, ProtocolPrefix: &c.DHT.ProtocolPrefix},
+		ClusterDHT: &dhtJSON{Mode: &c.ClusterDHT.Mode, Bootstrap: c.ClusterDHT.Bootstrap, ProtocolPrefix: &c.ClusterDHT.ProtocolPrefix},
+		Provide:    &provideJSON{Interval: d(c.Provide.Interval), Workers: &c.Provide.Workers},
 	})
 }
 
@@ -141,17 +168,41 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		setDur(&out.Bitswap.PromiseTimeout, b.PromiseTimeout)
 		setDur(&out.Bitswap.Penalty, b.Penalty)
 	}
-	if h := j.DHT; h != nil {
-		if h.Mode != nil {
-			out.DHT.Mode = *h.Mode
+	if j.StaticRelays != nil {
+		out.StaticRelays = j.StaticRelays
+	}
+	setBool(&out.RelayService, j.RelayService)
+	setBool(&out.AutoNATService, j.AutoNATService)
+	setStr(&out.ForceReachability, j.ForceReachability)
+	if r := j.RelayLimits; r != nil {
+		setInt(&out.RelayLimits.Reservations, r.Reservations)
+		setInt(&out.RelayLimits.CircuitsPerPeer, r.CircuitsPerPeer)
+		setDur(&out.RelayLimits.Duration, r.Duration)
+		if r.Data != nil {
+			out.RelayLimits.Data = *r.Data
 		}
-		if h.Bootstrap != nil {
-			out.DHT.Bootstrap = h.Bootstrap
-		}
-		setStr(&out.DHT.ProtocolPrefix, h.ProtocolPrefix)
+	}
+	j.DHT.apply(&out.DHT)
+	j.ClusterDHT.apply(&out.ClusterDHT)
+	if p := j.Provide; p != nil {
+		setDur(&out.Provide.Interval, p.Interval)
+		setInt(&out.Provide.Workers, p.Workers)
 	}
 	*c = out
 	return nil
+}
+
+func (h *dhtJSON) apply(out *DHTConfig) {
+	if h == nil {
+		return
+	}
+	if h.Mode != nil {
+		out.Mode = *h.Mode
+	}
+	if h.Bootstrap != nil {
+		out.Bootstrap = h.Bootstrap
+	}
+	setStr(&out.ProtocolPrefix, h.ProtocolPrefix)
 }
 
 func setStr(dst *string, v *string) {

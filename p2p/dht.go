@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/ipfs/boxo/ipns"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -61,30 +63,30 @@ func DefaultDHTConfig() DHTConfig {
 // maxProtocolPrefix bounds DHTConfig.ProtocolPrefix.
 const maxProtocolPrefix = 128
 
-func (c *DHTConfig) validate() error {
+func (c *DHTConfig) validate(field string) error {
 	switch c.Mode {
 	case DHTOff, DHTClient, DHTServer, DHTAuto:
 	default:
-		return invalid("dht.mode", "is %q; want off, client, server or auto", c.Mode)
+		return invalid(field+".mode", "is %q; want off, client, server or auto", c.Mode)
 	}
 	if len(c.Bootstrap) > maxBootstrap {
-		return invalid("dht.bootstrap", "has %d peers; at most %d", len(c.Bootstrap), maxBootstrap)
+		return invalid(field+".bootstrap", "has %d peers; at most %d", len(c.Bootstrap), maxBootstrap)
 	}
 	for i, s := range c.Bootstrap {
 		if _, err := peer.AddrInfoFromString(s); err != nil {
-			return invalid(fmt.Sprintf("dht.bootstrap[%d]", i), "%q: want a multiaddr ending in /p2p/<peer ID>: %v", s, err)
+			return invalid(fmt.Sprintf("%s.bootstrap[%d]", field, i), "%q: want a multiaddr ending in /p2p/<peer ID>: %v", s, err)
 		}
 	}
 	p := c.ProtocolPrefix
 	switch {
 	case !strings.HasPrefix(p, "/") || len(p) < 2:
-		return invalid("dht.protocol_prefix", "is %q; want a path like /ipfs or /pinfold", p)
+		return invalid(field+".protocol_prefix", "is %q; want a path like /ipfs or /pinfold", p)
 	case strings.HasSuffix(p, "/"):
-		return invalid("dht.protocol_prefix", "is %q; want no trailing slash", p)
+		return invalid(field+".protocol_prefix", "is %q; want no trailing slash", p)
 	case len(p) > maxProtocolPrefix:
-		return invalid("dht.protocol_prefix", "is %d bytes long; at most %d", len(p), maxProtocolPrefix)
+		return invalid(field+".protocol_prefix", "is %d bytes long; at most %d", len(p), maxProtocolPrefix)
 	case strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		return invalid("dht.protocol_prefix", "%q holds a space or control character", p)
+		return invalid(field+".protocol_prefix", "%q holds a space or control character", p)
 	}
 	return nil
 }
@@ -107,7 +109,7 @@ func dhtValidator(h host.Host) record.NamespacedValidator {
 // defaults (outside its dual package) keep every address, so LAN and
 // loopback peers are usable, which a private cluster needs. No public
 // bootstrap peer is ever added.
-func newDHT(h host.Host, cfg DHTConfig, val record.Validator) (*dht.IpfsDHT, error) {
+func newDHT(h host.Host, cfg DHTConfig, val record.Validator, store ds.Batching, ns string) (*dht.IpfsDHT, error) {
 	var mode dht.ModeOpt
 	switch cfg.Mode {
 	case DHTOff:
@@ -123,6 +125,9 @@ func newDHT(h host.Host, cfg DHTConfig, val record.Validator) (*dht.IpfsDHT, err
 		dht.Mode(mode),
 		dht.ProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
 		dht.Validator(val),
+	}
+	if store != nil {
+		opts = append(opts, dht.Datastore(namespace.Wrap(store, ds.NewKey(ns))))
 	}
 	if peers := bootstrapPeers(cfg.Bootstrap, h.ID()); len(peers) > 0 {
 		opts = append(opts, dht.BootstrapPeers(peers...))

@@ -84,10 +84,21 @@
 //
 // # Blocks
 //
-// Bitswap (client and server) runs over Config.Blockstore with no content
-// routing: it asks connected peers only, so callers connect to the peers
-// that hold what they want (bootstrap peers, peers named in signed
-// offers) before fetching. BlockService and DAGService are built on it.
+// Bitswap (client and server) runs over Config.Blockstore. It asks
+// connected peers first; when none has a block within
+// BitswapConfig.SearchDelay, it asks the cluster DHT (or, when that is
+// off, the other DHT) for holders and connects to them. Without a DHT
+// it asks connected peers only, so callers connect to the peers that
+// hold what they want before fetching. BlockService and DAGService are
+// built on it.
+//
+// # Reachability and providing
+//
+// Config.Relay, StaticRelays, HolePunching, NATPortMap, RelayService,
+// AutoNATService and ForceReachability set up NAT traversal (natOptions);
+// NATStatus reports AutoNAT's verdict, the relay addresses held and the
+// direct and relayed peers. Provide announces held roots in every DHT
+// the node runs through kad-dht's sweeping provider (ProvideConfig).
 // Boxo v0.43 waits at least 20 ms between two want messages to the same
 // peer, so fetching a chain one block at a time costs about 20 ms per
 // block; fetch many CIDs per call (DAGService.GetMany, merkledag.Walk

@@ -21,9 +21,11 @@ import (
 	record "github.com/libp2p/go-libp2p-record"
 	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -60,6 +62,11 @@ type Node struct {
 	mesh   *meshView
 	dht    *dht.IpfsDHT               // nil when Config.DHT.Mode is off
 	dhtVal record.NamespacedValidator // the DHT's validator, checked before a put
+	cdht   *dht.IpfsDHT               // nil when Config.ClusterDHT.Mode is off
+	prov   *providers                 // announces held roots in dht and cdht
+
+	reach    reachability
+	reachSub event.Subscription
 
 	bootstrap []peer.AddrInfo // merged by ID, without ourselves
 	mem       *memory         // nil when Config.PeersFile is ""
@@ -80,8 +87,8 @@ type Node struct {
 //
 // The host has TCP and QUIC only, the connection manager and a resource
 // manager sized from cfg, no mDNS, no DHT unless cfg.DHT asks (and then
-// no public bootstrap), no relay, hole punching or NAT port mapping
-// unless cfg asks, no AutoNAT service.
+// no public bootstrap), no relay, hole punching, NAT port mapping or
+// AutoNAT service unless cfg asks (see natOptions).
 // Gossipsub signs every message and requires valid signatures on every
 // message received (StrictSign). Bitswap (client and server) asks only
 // connected peers; its streams spend cfg.Bandwidth's upload and download
@@ -147,9 +154,21 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 			n.host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Hour)
 		}
 	}
-	n.dhtVal = dhtValidator(n.host)
-	if n.dht, err = newDHT(n.host, cfg.DHT, n.dhtVal); err != nil {
+	if err := n.watchReachability(); err != nil {
 		_ = n.host.Close()
+		return nil, err
+	}
+	n.dhtVal = dhtValidator(n.host)
+	if n.dht, err = newDHT(n.host, cfg.DHT, n.dhtVal, cfg.Datastore, "/dht"); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
+	if n.cdht, err = newDHT(n.host, cfg.ClusterDHT, n.dhtVal, cfg.Datastore, "/cluster-dht"); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
+	if n.prov, err = newProviders(cfg.Datastore, cfg.Provide, map[string]*dht.IpfsDHT{"cluster": n.cdht, "dht": n.dht}); err != nil {
+		n.closeEarly()
 		return nil, err
 	}
 
@@ -165,17 +184,23 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	}, n.inbox.options()...)...)
 	if err != nil {
 		n.psStop()
-		if n.dht != nil {
-			_ = n.dht.Close()
-		}
-		_ = n.host.Close()
+		_ = n.prov.stop()
+		n.closeEarly()
 		return nil, fmt.Errorf("p2p: start gossipsub: %w", err)
 	}
 
 	n.up, n.down = newShaper(cfg.Bandwidth.MaxUpload), newShaper(cfg.Bandwidth.MaxDownload)
 	shaped := shapedHost{Host: n.host, life: n.life, up: n.up, down: n.down}
 	bsNet := guardedNetwork{BitSwapNetwork: bsnet.NewFromIpfsHost(shaped), g: n.guard}
-	bs := bitswap.New(context.Background(), bsNet, nil, cfg.Blockstore,
+	// Bitswap asks connected peers first, then, after SearchDelay, the
+	// holders the cluster DHT (or the other DHT) names.
+	var finder routing.ContentDiscovery
+	if n.cdht != nil {
+		finder = n.cdht
+	} else if n.dht != nil {
+		finder = n.dht
+	}
+	bs := bitswap.New(context.Background(), bsNet, finder, cfg.Blockstore,
 		bitswap.ProviderSearchDelay(cfg.Bitswap.SearchDelay),
 		bitswap.RebroadcastDelay(cfg.Bitswap.RebroadcastDelay),
 		bitswap.WithTargetMessageSize(cfg.Bitswap.TargetMessageSize),
@@ -185,6 +210,18 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 	n.blocks = blockservice.New(cfg.Blockstore, bs)
 	n.dag = merkledag.NewDAGService(n.blocks)
 	return n, nil
+}
+
+// closeEarly undoes New after the host started: the DHTs, the
+// reachability watcher and the host.
+func (n *Node) closeEarly() {
+	for _, d := range []*dht.IpfsDHT{n.dht, n.cdht} {
+		if d != nil {
+			_ = d.Close()
+		}
+	}
+	_ = n.reachSub.Close()
+	_ = n.host.Close()
 }
 
 // nowFunc lets the tracer read n.now after tests replace it.
@@ -213,17 +250,7 @@ func newHost(key crypto.PrivKey, cfg Config, gate coreconnmgr.ConnectionGater) (
 		libp2p.UserAgent(UserAgent),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
 	}
-	if cfg.Relay {
-		opts = append(opts, libp2p.EnableRelay())
-	} else {
-		opts = append(opts, libp2p.DisableRelay())
-	}
-	if cfg.HolePunching {
-		opts = append(opts, libp2p.EnableHolePunching())
-	}
-	if cfg.NATPortMap {
-		opts = append(opts, libp2p.NATPortMap())
-	}
+	opts = append(opts, natOptions(cfg)...)
 	if cfg.Metrics != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Metrics))
 	} else {
@@ -310,10 +337,13 @@ func (n *Node) Close() error {
 		close(n.done)
 		n.runWG.Wait()
 		n.psStop()
-		var errDHT error
-		if n.dht != nil {
-			errDHT = n.dht.Close() // waits for the DHT's goroutines
+		errDHT := n.prov.stop()
+		for _, d := range []*dht.IpfsDHT{n.dht, n.cdht} {
+			if d != nil {
+				errDHT = errors.Join(errDHT, d.Close()) // waits for the DHT's goroutines
+			}
 		}
+		_ = n.reachSub.Close()        // ends watchReachability's goroutine
 		n.guard.close()               // its disconnects use the host
 		errBlocks := n.blocks.Close() // closes bitswap
 		errHost := n.host.Close()     // closes connmgr, rcmgr, peerstore

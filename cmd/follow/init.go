@@ -29,6 +29,8 @@ func newInitCmd(g *globals, name string) *cobra.Command {
 		offline   bool
 		limits    limitFlags
 		diskGuard bool
+		noNAT     bool
+		noMap     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init <cluster-config | URL | IPNS name>",
@@ -102,6 +104,12 @@ reachable it warns and goes on.`,
 			if len(listen) > 0 {
 				cfg.Listen = listen
 			}
+			if noNAT {
+				cfg.NAT.Traversal = false
+			}
+			if noNAT || noMap {
+				cfg.NAT.PortMap = false
+			}
 			home, err := g.followRoot().Home(name)
 			if err != nil {
 				return usageError{err}
@@ -123,6 +131,8 @@ reachable it warns and goes on.`,
 	f.StringSliceVar(&boot, "bootstrap", nil, "peers of the cluster, /ip4/…/tcp/…/p2p/<peer ID> (required with an IPNS name)")
 	f.StringVar(&trustID, "trust", "", "peer ID of a curator you trust (required with an IPNS name)")
 	f.BoolVar(&offline, "offline", false, "do not check the config against the cluster's peers")
+	f.BoolVar(&noNAT, "no-nat", false, "no NAT traversal: no AutoNAT, relays, hole punching or port mapping (forward the listen port on the router instead)")
+	f.BoolVar(&noMap, "no-port-map", false, "keep NAT traversal but never ask the router for a port mapping (UPnP, NAT-PMP)")
 	f.BoolVar(&diskGuard, "disk-guard", true, "keep a reserve of free space and badger's logs allocated so that a disk filled by another program cannot crash the follower (about 400 MiB)")
 	f.StringVar(&ipfsAPI, "ipfs-api", "", "store content in an existing kubo daemon through its RPC API (e.g. http://127.0.0.1:5001) instead of the embedded store")
 	limits.add(cmd)

@@ -162,6 +162,12 @@ func writeStatus(w io.Writer, s follower.Status, now time.Time) error {
 		fmt.Fprintf(tw, "disk\t%s\n", s.DiskPaused)
 	}
 	fmt.Fprintf(tw, "peers\t%d connected; curators reachable %d of %d\n", s.Peers, tui.Reachable(s.Curators), len(s.Curators))
+	if s.Reach != nil {
+		fmt.Fprintf(tw, "reachable\t%s\n", reachLine(*s.Reach))
+	}
+	if len(s.Provide) > 0 {
+		fmt.Fprintf(tw, "announced\t%s\n", provideLine(s.Provide))
+	}
 	fmt.Fprintf(tw, "traffic\t%s\n", tui.TrafficSummary(s.Bandwidth))
 	if s.AcksPending > 0 {
 		fmt.Fprintf(tw, "acks\t%d waiting for a signed head to record them (sent again until one does)\n", s.AcksPending)
@@ -238,4 +244,41 @@ func bitswapLine(s follower.Status) string {
 		parts = append(parts, fmt.Sprintf("%d stalled fetches restarted", s.FetchRenewals))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// reachLine says whether and how peers reach the volunteer, and what to do
+// if they cannot.
+func reachLine(r follower.ReachInfo) string {
+	line := r.Advice
+	if r.Traversal {
+		line += fmt.Sprintf(" (AutoNAT: %s; peers %d direct, %d relayed", r.Reachability, r.Direct, r.Relayed)
+		if len(r.RelayAddrs) > 0 {
+			line += fmt.Sprintf("; %s", english.Plural(len(r.RelayAddrs), "relay address", ""))
+		}
+		line += ")"
+	}
+	return line
+}
+
+// provideLine sums up the roots announced in each DHT.
+func provideLine(ps []follower.ProvideInfo) string {
+	var parts []string
+	for _, p := range ps {
+		name := "cluster DHT"
+		if p.DHT != "cluster" {
+			name = "other DHT"
+		}
+		part := fmt.Sprintf("%d roots in the %s", p.Roots, name)
+		if p.Pending > 0 {
+			part += fmt.Sprintf(", %d waiting", p.Pending)
+		}
+		if p.Failed > 0 {
+			part += fmt.Sprintf(", %d failed", p.Failed)
+		}
+		if !p.Online {
+			part += " (no DHT peer reached yet)"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -52,10 +52,14 @@ type Node struct {
 	PID  int
 }
 
-// Start initialises a repository in a temporary folder and starts the
-// daemon, waiting (at most a minute) until it says it is ready. The
-// daemon is stopped, by its PID, when t ends.
-func Start(t testing.TB, bin string) *Node {
+// Start initialises a repository in a temporary folder, applies
+// settings, and starts the daemon, waiting (at most a minute) until it
+// says it is ready. The daemon is stopped, by its PID, when t ends.
+// Setting is one config value set (as JSON) before the daemon starts,
+// after Start's own: e.g. {"Routing.Type", `"dht"`}.
+type Setting struct{ Key, JSON string }
+
+func Start(t testing.TB, bin string, settings ...Setting) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &Node{Bin: bin, Repo: filepath.Join(dir, "repo"), Log: filepath.Join(dir, "daemon.log")}
@@ -63,6 +67,9 @@ func Start(t testing.TB, bin string) *Node {
 	defer cancel()
 	n.mustRun(t, ctx, "init", "--profile", "test", "--empty-repo")
 	n.mustRun(t, ctx, "config", "Routing.Type", "none")
+	for _, st := range settings {
+		n.mustRun(t, ctx, "config", "--json", st.Key, st.JSON)
+	}
 
 	logf, err := os.Create(n.Log)
 	if err != nil {
