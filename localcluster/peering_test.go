@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
@@ -18,7 +19,8 @@ import (
 // TestFollowersCatchUpWithoutCurator: followers keep connections to each
 // other (addresses from their signed offers), so with the curator killed
 // a new pin already in the pinset reaches a follower that was offline
-// when it was added, from the other follower; and the status of the
+// when it was added, from the other follower, and so does content only
+// the other follower holds; and the status of the
 // follower without a curator says so instead of "caught up".
 func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 	t.Parallel()
@@ -77,6 +79,25 @@ func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 	}
 	if got := tui.PinsetState(s.Pinset); strings.Contains(got, "caught up") || !strings.Contains(got, "no curator reachable since") {
 		t.Fatalf("f2's pinset state reads %q with no curator reachable", got)
+	}
+
+	// Content too: a block only f1 holds reaches f2 over bitswap, from
+	// the connection the members keep, with the curator gone.
+	blk := merkledag.NewRawNode([]byte("a block held only by f1"))
+	if err := f1.Daemon.Blocks().Put(ctx, blk); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := f2.Daemon.Blocks().Has(ctx, blk.Cid()); has {
+		t.Fatal("f2 holds the block before fetching it")
+	}
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	got, err := f2.Daemon.Node().DAGService().Get(fctx, blk.Cid())
+	if err != nil {
+		t.Fatalf("f2 fetching a block from f1, the curator gone: %v", err)
+	}
+	if string(got.RawData()) != string(blk.RawData()) {
+		t.Fatalf("f2 got %q from f1", got.RawData())
 	}
 }
 
