@@ -154,6 +154,15 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	d.metrics = metrics.NewRegistry()
 	pcfg.Metrics = d.metrics
 	pcfg.DHT = p2pDHT(l.Config.DHT)
+	// The curator originates every head: it sends each to every follower
+	// it is connected to, not only to its gossipsub mesh (6 to 12 peers).
+	// Followers connect to the curator alone unless they learn other
+	// peers, so without this a follower outside the mesh got a head only
+	// from gossip (IHAVE to a few peers per heartbeat, for three
+	// heartbeats) or from its 30 s poll: with 20 followers some heads took
+	// 30 s. Its other messages are small too (CRDT broadcasts carry head
+	// CIDs; the deltas travel over bitswap).
+	pcfg.FloodPublish = true
 	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/tasks"
+	"github.com/pinfold/pinfold/ledger"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/records"
 	"github.com/pinfold/pinfold/store"
@@ -266,15 +267,17 @@ func (f *LightFollower) sendOffer(ctx context.Context) error {
 }
 
 // ackLoop computes the assignment of each new head and ACKs the shards
-// assigned to this node, as follower.Daemon's shard loop does: when the
-// assignment's inputs (members, pinset, allocation without its log)
-// change, and every AckInterval.
+// assigned to this node, as follower.Daemon's shard loop and outbox do:
+// when the assignment's inputs (members, pinset, allocation without its
+// log) change, every AckInterval, and again (5 s, doubling to 2 min)
+// while a signed head does not record them.
 func (f *LightFollower) ackLoop(ctx context.Context) error {
 	st := dag.NewStore(store.Network{BS: f.Node.BlockService()})
-	tick := time.NewTicker(min(f.opt.AckInterval/2, 10*time.Second))
+	tick := time.NewTicker(min(f.opt.AckInterval/2, time.Second))
 	defer tick.Stop()
 	var ackedKey string
 	var ackedAt time.Time
+	wait := 5 * time.Second
 	for {
 		changed := f.Heads.Changed()
 		select {
@@ -294,8 +297,17 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(mine) == 0 || (key == ackedKey && time.Since(ackedAt) < f.opt.AckInterval) || !f.curatorListening(v) {
+		switch {
+		case len(mine) == 0 || !f.curatorListening(v):
 			continue
+		case key != ackedKey || time.Since(ackedAt) >= f.opt.AckInterval:
+			wait = 5 * time.Second
+		case f.recorded(mine, ackedAt):
+			continue
+		case time.Since(ackedAt) < wait:
+			continue
+		default:
+			wait = min(2*wait, 2*time.Minute)
 		}
 		if err := f.sendAcks(ctx, v, mine, bytes); err != nil {
 			if ctx.Err() == nil {
@@ -305,6 +317,22 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 		}
 		ackedKey, ackedAt = key, time.Now()
 	}
+}
+
+// recorded reports whether the chain records a stored ACK, signed at or
+// after since, of each shard in mine.
+func (f *LightFollower) recorded(mine []int64, since time.Time) bool {
+	ok := true
+	f.chain.Read(func(l *ledger.Ledger) {
+		for _, id := range mine {
+			h := l.Holding(string(f.ID), id)
+			if h == nil || h.State != ledger.Stored || h.AckTime < since.UnixMilli() {
+				ok = false
+				return
+			}
+		}
+	})
+	return ok
 }
 
 // assignment returns the key of head v's assignment inputs (as the

@@ -214,8 +214,12 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 	lastChange := time.Now()
 	for {
 		st, err := b.client.Status(ctx)
-		if err != nil {
-			return st, err
+		if err != nil { // a busy curator may drop a request: ask again
+			if time.Now().After(deadline) {
+				return st, err
+			}
+			time.Sleep(time.Second)
+			continue
 		}
 		_, acks, _ := b.sent()
 		if acks != last {
