@@ -70,6 +70,7 @@ type Daemon struct {
 	ackTab      *ackTable
 	plans       planCache
 	shardClock  shardClock
+	statuses    shardStatuses
 	recent      recent
 	checks      *sizeChecks
 	dht         dhtState
@@ -290,6 +291,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "dht", Run: d.dhtLoop},
 		{Name: "feed", Run: d.feedLoop},
 		{Name: "sizecheck", Run: d.runSizeChecks},
+		{Name: "shard-status", Run: d.countShardsLoop},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
 		if err := d.lock.SetPhase("running", d.now()); err != nil {
