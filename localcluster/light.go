@@ -145,6 +145,7 @@ func StartLight(ctx context.Context, opt LightOptions) (f *LightFollower, err er
 	if f.hnet, err = headsync.Attach(f.Heads, f.Node, c.Topics.Heads, c.ID, 30*time.Second); err != nil {
 		return nil, err
 	}
+	f.Node.SpareFromPenalties(f.trusted) // as follower.Daemon does
 	f.window = records.NewWindow(records.DefaultWindow)
 	book := records.NewBook(clusterID, f.window, f.log.With("subsystem", "acks"))
 	if f.chain, err = chainlog.Open(ctx, mem, f.log.With("subsystem", "chainlog")); err != nil {
@@ -359,6 +360,15 @@ func (f *LightFollower) assignment(ctx context.Context, st *dag.Store, v trust.V
 		sizes[sa.ID] = sa.Bytes
 	}
 	return key, mine, sizes, nil
+}
+
+// trusted reports whether id is a curator of the newest head (or of the
+// checkpoint's trust set before one).
+func (f *LightFollower) trusted(id peer.ID) bool {
+	if v, ok := f.Heads.Newest(); ok {
+		return slices.ContainsFunc(v.Head.Trust, func(t []byte) bool { return peer.ID(t) == id })
+	}
+	return slices.Contains(f.rules.Trust, id)
 }
 
 func (f *LightFollower) curatorListening(v trust.Verified) bool {

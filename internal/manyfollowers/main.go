@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
@@ -87,7 +88,9 @@ func run() error {
 	if err := configs.Load(*clusterPath, &cl); err != nil {
 		return err
 	}
-	b := &bench{client: curator.NewClient(l), api: l.Config.API, cluster: cl, heads: *heads, window: *window,
+	client := curator.NewClient(l)
+	client.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
+	b := &bench{client: client, api: l.Config.API, cluster: cl, heads: *heads, window: *window,
 		offerIv: *offerIv, ackIv: *ackIv, adopted: map[int][]adoption{}}
 	defer b.stop()
 	ctx := context.Background()
@@ -212,6 +215,7 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 	deadline := time.Now().Add(timeout)
 	var last int64 = -1
 	lastChange := time.Now()
+	report := time.Now()
 	for {
 		st, err := b.client.Status(ctx)
 		if err != nil { // a busy curator may drop a request: ask again
@@ -228,11 +232,45 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 		if st.Head != nil && st.Members >= n && st.PendingLog == 0 && allReached(b.reached(st.Head.Seq)) && time.Since(lastChange) >= quiet {
 			return st, nil
 		}
+		if time.Since(report) >= 30*time.Second {
+			report = time.Now()
+			fmt.Printf("  settling: %d members in the head, %d ACKs pending, head seq %d; %s\n", st.Members, st.PendingLog, st.Head.Seq, b.lagging(st))
+		}
 		if time.Now().After(deadline) {
-			return st, fmt.Errorf("not settled after %s: %d members in the head (want %d), %d ACKs pending, head seq %v", timeout, st.Members, n, st.PendingLog, st.Head)
+			return st, fmt.Errorf("not settled after %s: %d members in the head (want %d), %d ACKs pending, head seq %v; %s", timeout, st.Members, n, st.PendingLog, st.Head, b.lagging(st))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// lagging describes the followers that have not verified st's head: how
+// many, how many of them are connected to a curator, and the bitswap
+// penalties all followers gave.
+func (b *bench) lagging(st curator.Status) string {
+	if st.Head == nil {
+		return "no head"
+	}
+	ts := b.reached(st.Head.Seq)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	behind, connected := 0, 0
+	penalties := map[string]uint64{}
+	for i, f := range b.followers {
+		for k, v := range f.Node.BitswapPenaltyCounts() {
+			penalties[k] += v
+		}
+		if !ts[i].IsZero() {
+			continue
+		}
+		behind++
+		for _, c := range st.Curators {
+			if id, err := peer.Decode(c); err == nil && f.Node.ConnectedTo(id) {
+				connected++
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d followers behind (%d of them connected to a curator); bitswap penalties given by followers: %v", behind, connected, penalties)
 }
 
 type sample struct {
