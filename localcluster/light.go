@@ -79,6 +79,7 @@ type LightFollower struct {
 	window *records.Window
 	chain  *chainlog.Tracker
 
+	offerSize  atomic.Int64 // bytes of the newest signed offer
 	offersSent atomic.Int64
 	acksSent   atomic.Int64
 	ackBatches atomic.Int64
@@ -201,6 +202,9 @@ func (f *LightFollower) Sent() (offers, acks, batches int64) {
 	return f.offersSent.Load(), f.acksSent.Load(), f.ackBatches.Load()
 }
 
+// OfferSize returns the bytes of the newest signed offer sent.
+func (f *LightFollower) OfferSize() int64 { return f.offerSize.Load() }
+
 func (f *LightFollower) watchHeads(ctx context.Context) error {
 	var last cid.Cid
 	for {
@@ -263,6 +267,7 @@ func (f *LightFollower) sendOffer(ctx context.Context) error {
 	if err := f.offers.Publish(ctx, data); err != nil {
 		return err
 	}
+	f.offerSize.Store(int64(len(data)))
 	f.offersSent.Add(1)
 	return nil
 }

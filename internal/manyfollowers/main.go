@@ -209,8 +209,8 @@ func (b *bench) sent() (offers, acks, batches int64) {
 }
 
 // settle waits until the curator lists n members in its newest head, has
-// no ACKs pending, every follower verified that head, and no follower
-// sent an ACK for quiet.
+// no ACKs pending, every follower verified that head, and for quiet no
+// follower sent an ACK and no head was published.
 func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration) (curator.Status, error) {
 	deadline := time.Now().Add(timeout)
 	var last int64 = -1
@@ -226,8 +226,8 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 			continue
 		}
 		_, acks, _ := b.sent()
-		if acks != last {
-			last, lastChange = acks, time.Now()
+		if st.Head != nil && acks+st.Head.Seq != last { // an ACK sent or a head published
+			last, lastChange = acks+st.Head.Seq, time.Now()
 		}
 		if st.Head != nil && st.Members >= n && st.PendingLog == 0 && allReached(b.reached(st.Head.Seq)) && time.Since(lastChange) >= quiet {
 			return st, nil
@@ -344,7 +344,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	secs := m1.at.Sub(m0.at).Seconds()
 	fmt.Printf("steady state %.0f s: %d offers (%.1f/s), curator CPU %.2f s (%.1f%% of a core), %.3f ms per offer, heads published %d\n",
 		secs, o1-o0, float64(o1-o0)/secs, cpu, 100*cpu/secs, 1000*cpu/float64(max(o1-o0, 1)), st1.Head.Seq-st.Head.Seq)
-	fmt.Printf("curator memory: rss %.1f MiB, heap in use %.1f MiB\n", m1.rss/(1<<20), m1.heap/(1<<20))
+	fmt.Printf("curator memory: rss %.1f MiB, heap in use %.1f MiB; a signed offer is %d B\n", m1.rss/(1<<20), m1.heap/(1<<20), b.followers[0].OfferSize())
 
 	// Publish -> verified, over forced heads that change nothing else.
 	var lat, build []time.Duration
