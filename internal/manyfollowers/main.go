@@ -348,6 +348,10 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 
 	// Publish -> verified, over forced heads that change nothing else.
 	var lat, build []time.Duration
+	h0, err := b.metrics(ctx)
+	if err != nil {
+		return err
+	}
 	for range b.heads {
 		p0 := time.Now()
 		if _, err := b.client.Publish(ctx, true); err != nil {
@@ -377,8 +381,13 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		}
 		time.Sleep(time.Second)
 	}
+	h1, err := b.metrics(ctx)
+	if err != nil {
+		return err
+	}
 	slices.Sort(lat)
 	slices.Sort(build)
+	fmt.Printf("forced heads: curator CPU %.2f s per head (1 s pauses included)\n", (h1.cpu-h0.cpu)/float64(b.heads))
 	fmt.Printf("publish -> verified over %d heads x %d followers: p50 %s p99 %s max %s (curator publish call: median %s)\n",
 		b.heads, n, pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Millisecond), pct(build, 50))
 
