@@ -315,13 +315,14 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 		default:
 			wait = min(2*wait, 2*time.Minute)
 		}
-		if err := f.sendAcks(ctx, v, mine, bytes); err != nil {
+		signed := time.UnixMilli(time.Now().UnixMilli()) // the ACKs' time
+		if err := f.sendAcks(ctx, v, mine, bytes, signed); err != nil {
 			if ctx.Err() == nil {
 				f.log.Warn("send acks", "err", err)
 			}
 			continue
 		}
-		ackedKey, ackedAt = key, time.Now()
+		ackedKey, ackedAt = key, signed
 	}
 }
 
@@ -387,11 +388,11 @@ func (f *LightFollower) curatorListening(v trust.Verified) bool {
 	return false
 }
 
-// sendAcks signs a stored ACK naming head v for each shard in mine and
+// sendAcks signs a stored ACK naming head v, of time at, for each shard in mine and
 // publishes them in batches of records.MaxBatch. The digest is derived
 // from the shard id (this node holds no content).
-func (f *LightFollower) sendAcks(ctx context.Context, v trust.Verified, mine []int64, sizes map[int64]int64) error {
-	now := time.Now().UnixMilli()
+func (f *LightFollower) sendAcks(ctx context.Context, v trust.Verified, mine []int64, sizes map[int64]int64, at time.Time) error {
+	now := at.UnixMilli()
 	for chunk := range slices.Chunk(mine, records.MaxBatch) {
 		raws := make([][]byte, 0, len(chunk))
 		for _, id := range chunk {
