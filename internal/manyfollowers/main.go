@@ -249,7 +249,11 @@ func (b *bench) settle(ctx context.Context, n int, quiet, timeout time.Duration)
 			fmt.Printf("  settling: %d members in the head, %d ACKs pending, head seq %d; %s\n", st.Members, st.PendingLog, st.Head.Seq, b.lagging(st))
 		}
 		if time.Now().After(deadline) {
-			return st, fmt.Errorf("not settled after %s: %d members in the head (want %d), %d ACKs pending, head seq %v; %s", timeout, st.Members, n, st.PendingLog, st.Head, b.lagging(st))
+			if st.Head == nil || st.Members < need(n) {
+				return st, fmt.Errorf("not settled after %s: %d members in the head (want %d), %d ACKs pending, head seq %v; %s", timeout, st.Members, n, st.PendingLog, st.Head, b.lagging(st))
+			}
+			fmt.Printf("  not quiet after %s (heads and ACKs still flowing), measuring anyway: %s\n", timeout, b.lagging(st))
+			return st, nil
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -330,7 +334,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	if err := b.grow(ctx, n); err != nil {
 		return err
 	}
-	st, err := b.settle(ctx, n, 15*time.Second, 5*time.Minute)
+	st, err := b.settle(ctx, n, 15*time.Second, 3*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -418,7 +422,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		return err
 	}
 	*nextPin++
-	after, err := b.settle(ctx, n, 5*time.Second, 5*time.Minute)
+	after, err := b.settle(ctx, n, 5*time.Second, 2*time.Minute)
 	if err != nil {
 		return err
 	}
