@@ -13,6 +13,7 @@
 # go_memstats_heap_inuse_bytes), so the followers' work is not in them.
 # Ports 14120 (libp2p) and 14121 (API) must be free. WINDOW (default 60s),
 # HEADS (default 5), PINS, OFFER_INTERVAL (20s), ACK_INTERVAL (10m) tune it.
+# The curator serves pprof: go tool pprof http://127.0.0.1:14121/debug/pprof/profile
 set -euo pipefail
 steps=${1:-50,100,200}
 work=${WORK:-$(mktemp -d)}
@@ -31,7 +32,7 @@ trap cleanup EXIT
 
 export PINFOLD_CURATE_HOME=$work/curate
 "$bin/curate" init many --listen /ip4/127.0.0.1/tcp/14120 --api 127.0.0.1:14121 --shard-size 64MiB >/dev/null
-"$bin/curate" daemon >"$work/curate.log" 2>&1 &
+"$bin/curate" daemon --pprof >"$work/curate.log" 2>&1 &
 cpid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:14121/metrics >/dev/null && break; sleep 0.1; done
 "$bin/curate" export-config --out "$work/cluster.json" >/dev/null 2>&1
