@@ -71,6 +71,7 @@ func run() error {
 	ackIv := flag.Duration("ack-interval", 10*time.Minute, "followers' ACK interval")
 	pins := flag.Int("pins", 2000, "pins added before the first step (64 MiB each unless -pin-size)")
 	pinSize := flag.Int64("pin-size", 64<<20, "claimed size of each pin, bytes")
+	flag.DurationVar(&settleFor, "settle", settleFor, "longest wait for a step's cluster to quiesce")
 	flag.Parse()
 	var steps []int
 	for _, s := range strings.Split(*stepsFlag, ",") {
@@ -289,6 +290,9 @@ func (b *bench) lagging(st curator.Status) string {
 	return fmt.Sprintf("%d followers behind (%d of them connected to a curator); bitswap penalties given by followers: %v", behind, connected, penalties)
 }
 
+// settleFor bounds the wait for a step's cluster to quiesce.
+var settleFor = 3 * time.Minute
+
 type sample struct {
 	cpu, rss, heap float64
 	at             time.Time
@@ -334,7 +338,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	if err := b.grow(ctx, n); err != nil {
 		return err
 	}
-	st, err := b.settle(ctx, n, 15*time.Second, 3*time.Minute)
+	st, err := b.settle(ctx, n, 15*time.Second, settleFor)
 	if err != nil {
 		return err
 	}
@@ -352,7 +356,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		return err
 	}
 	o1, _, _ := b.sent()
-	st1, err := b.client.Status(ctx)
+	st1, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
@@ -375,7 +379,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 			return err
 		}
 		build = append(build, time.Since(p0))
-		s, err := b.client.Status(ctx)
+		s, err := b.status(ctx)
 		if err != nil {
 			return err
 		}
@@ -409,7 +413,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	// ACKs: new pins change the pinset, and every follower ACKs its
 	// shards again (the follower does so whenever the assignment's
 	// inputs change).
-	before, err := b.client.Status(ctx)
+	before, err := b.status(ctx)
 	if err != nil {
 		return err
 	}
@@ -443,6 +447,17 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	fmt.Printf("ack round: %d ACKs in %d batches over %.1f s, heads %d..%d, curator CPU %.2f s, %.3f ms per ACK (with the heads recording them)\n",
 		a1-a0, n1-n0, m1.at.Sub(m0.at).Seconds(), before.Head.Seq+1, after.Head.Seq, cpu, 1000*cpu/float64(max(a1-a0, 1)))
 	return b.sizes(ctx, before.Head.Seq, after.Head.Seq)
+}
+
+// status asks the curator for its status, again after a dropped request.
+func (b *bench) status(ctx context.Context) (st curator.Status, err error) {
+	for range 5 {
+		if st, err = b.client.Status(ctx); err == nil {
+			return st, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return st, err
 }
 
 func pct(d []time.Duration, p int) time.Duration {
