@@ -39,5 +39,5 @@ for _ in $(seq 100); do curl -sf http://127.0.0.1:14121/metrics >/dev/null && br
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin/manyfollowers" -curator "$work/curate" -cluster "$work/cluster.json" -steps "$steps" \
 	-pins "${PINS:-2000}" -heads "${HEADS:-5}" -window "${WINDOW:-60s}" \
-	-offer-interval "${OFFER_INTERVAL:-20s}" -ack-interval "${ACK_INTERVAL:-10m}" 2>"$work/followers.log"
+	-settle "${SETTLE:-3m}" -offer-interval "${OFFER_INTERVAL:-20s}" -ack-interval "${ACK_INTERVAL:-10m}" 2>"$work/followers.log"
 echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
