@@ -73,6 +73,7 @@ type Daemon struct {
 	ackTab      *ackTable
 	plans       planCache
 	shardClock  shardClock
+	statuses    shardStatuses
 	recent      recent
 	checks      *sizeChecks
 	dht         dhtState
@@ -161,6 +162,15 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		ClusterID: l.Cluster.ID, Listen: l.Config.Listen,
 		NAT: l.Config.NAT, Cluster: l.Config.ClusterDHT, DHT: l.Config.DHT,
 	}.Apply(&pcfg)
+	// The curator originates every head: it sends each to every follower
+	// it is connected to, not only to its gossipsub mesh (6 to 12 peers).
+	// Followers connect to the curator alone unless they learn other
+	// peers, so without this a follower outside the mesh got a head only
+	// from gossip (IHAVE to a few peers per heartbeat, for three
+	// heartbeats) or from its 30 s poll: with 20 followers some heads took
+	// 30 s. Its other messages are small too (CRDT broadcasts carry head
+	// CIDs; the deltas travel over bitswap).
+	pcfg.FloodPublish = true
 	if d.node, err = p2p.New(l.CuratorKey, pcfg, d.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
@@ -288,6 +298,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{Name: "dht", Run: d.dhtLoop},
 		{Name: "feed", Run: d.feedLoop},
 		{Name: "sizecheck", Run: d.runSizeChecks},
+		{Name: "shard-status", Run: d.countShardsLoop},
 		{Name: "api", Run: tasks.Serve(srv, ln)},
 	}, func() {
 		if err := d.lock.SetPhase("running", d.now()); err != nil {

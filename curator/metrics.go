@@ -5,9 +5,8 @@ import (
 )
 
 // samples are the curator's gauges and totals at a scrape, read from its
-// status and member list (documented in docs/metrics.md). Shards by
-// status are left out: they need the plan and every shard's digest, a
-// walk of the pinset too costly for each scrape (`curate shards ls`).
+// status and member list, and the shards by status counted after each
+// head (shardStatuses; documented in docs/metrics.md).
 func (d *Daemon) samples() []metrics.Sample {
 	s := d.Status()
 	out := []metrics.Sample{
@@ -28,6 +27,12 @@ func (d *Daemon) samples() []metrics.Sample {
 	}
 	for state, n := range byState {
 		out = append(out, metrics.Sample{Name: "members", Help: "Members by state.", Labels: map[string]string{"state": state}, Value: float64(n)})
+	}
+	if counts, ok := d.ShardStatusCounts(); ok {
+		for status, n := range counts {
+			out = append(out, metrics.Sample{Name: "shards_by_status", Help: "Shards of the newest head by replication status (proven copies against the minimum and the target).",
+				Labels: map[string]string{"status": status}, Value: float64(n)})
+		}
 	}
 	received, sent := d.node.BitswapTraffic()
 	return append(out, metrics.Shared(received, sent, s.Rejected)...)

@@ -182,6 +182,7 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	if d.hnet, err = headsync.Attach(d.heads, d.node, l.Cluster.Topics.Heads, l.Cluster.ID, 30*time.Second); err != nil {
 		return nil, err
 	}
+	d.node.SpareFromPenalties(d.trusted) // a busy curator is slow, not a liar
 	// Followers publish on these topics; their validators check what
 	// others publish (and what we forward) all the same.
 	d.window = records.NewWindow(records.DefaultWindow)

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 
+	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/trust"
@@ -152,9 +153,16 @@ func (n *Net) Ask(ctx context.Context, p peer.ID) (Announcement, error) {
 // blocks) have returned.
 //
 // A topic announcement whose blocks are all local (the usual case: a
-// child of the newest head) is considered in order on Run's goroutine; one
-// that needs blocks from peers is handed to a goroutine of its own, within
-// the per-peer budget (Limits), so it delays nothing else.
+// child of the newest head) is considered in order on Run's goroutine.
+// One that needs blocks is held (the newest such, one at a time) rather
+// than fetched at once: gossipsub validates messages concurrently, so a
+// head may be delivered just before its parent, which then completes it
+// from local blocks. Each adoption considers the held announcement again;
+// if it still lacks blocks after holdFor, it is handed to a goroutine of
+// its own that fetches them, within the per-peer budget (Limits), so it
+// delays nothing else. While that peer's budget is spent the announcement
+// stays held (a newer one replaces it) until a fetch ends, instead of
+// being dropped until the next poll.
 func (n *Net) Run(ctx context.Context) error {
 	sub, err := n.topic.Subscribe()
 	if err != nil {
@@ -186,12 +194,49 @@ func (n *Net) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("headsync: subscribe to host events: %w", err)
 	}
-	defer newPeers.Close()                          // runs first of the defers: askNew sees the channel closed
+	defer newPeers.Close()                          // runs before wg.Wait: askNew sees the channel closed
 	wg.Go(func() { n.askNew(ctx, newPeers.Out()) }) // ends with ctx
+	var h *heldAnnouncement
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
+	fetched := make(chan struct{}, 1)
+	// retry considers the held announcement again from local blocks and,
+	// if it still needs blocks and fetch is set, fetches them when the
+	// budget allows.
+	retry := func(fetch bool) {
+		if h == nil {
+			return
+		}
+		if _, err := n.s.considerAs(ctx, h.a, FromTopic, h.from, false); !errors.Is(err, errNeedBlocks) {
+			h = nil // adopted, known, or refused (and recorded)
+			wait.Stop()
+			return
+		}
+		if !fetch || n.s.budget.busy(h.from) {
+			return
+		}
+		a, from := h.a, h.from
+		h = nil
+		wg.Go(func() { // ends within FetchTimeout
+			_, _ = n.s.Consider(ctx, a, FromTopic, from)
+			select {
+			case fetched <- struct{}{}:
+			default:
+			}
+		})
+	}
 	for {
+		changed := n.s.Changed()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-changed:
+			retry(h != nil && time.Since(h.since) >= holdFor)
+		case <-wait.C:
+			retry(true)
+		case <-fetched:
+			retry(h != nil && time.Since(h.since) >= holdFor)
 		case m, ok := <-msgs:
 			if !ok {
 				return nil
@@ -205,15 +250,43 @@ func (n *Net) Run(ctx context.Context) error {
 			}
 			from := m.GetFrom()
 			if _, err := n.s.considerAs(ctx, a, FromTopic, from, false); !errors.Is(err, errNeedBlocks) {
+				retry(false) // it may have completed the held one
 				continue
 			}
-			if n.s.budget.busy(from) {
-				n.s.reject(FromTopic, from, fmt.Errorf("head announced by %s: %w", from, ErrBusy))
-				continue
+			seq := announcedSeq(a)
+			if h != nil && seq >= 0 && seq < h.seq {
+				continue // older than the one held
 			}
-			wg.Go(func() { _, _ = n.s.Consider(ctx, a, FromTopic, from) }) // ends within FetchTimeout
+			if h == nil {
+				wait.Reset(holdFor)
+			}
+			h = &heldAnnouncement{a: a, from: from, seq: seq, since: time.Now()}
 		}
 	}
+}
+
+// holdFor is how long a topic announcement that lacks blocks waits for
+// them to arrive on the topic before they are fetched.
+const holdFor = 500 * time.Millisecond
+
+// heldAnnouncement is a topic announcement that needs blocks, waiting.
+type heldAnnouncement struct {
+	a     Announcement
+	from  peer.ID
+	seq   int64 // -1: unknown (a record alone)
+	since time.Time
+}
+
+// announcedSeq is the seq of the head an announcement carries, or -1.
+func announcedSeq(a Announcement) int64 {
+	if a.Head == nil {
+		return -1
+	}
+	sh, err := dag.DecodeSignedHead(a.Head)
+	if err != nil {
+		return -1
+	}
+	return sh.Head.Seq
 }
 
 // poll asks peers (and the DHT) for their newest head every askEvery, or

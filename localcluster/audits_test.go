@@ -221,3 +221,44 @@ func TestAuditFalseFailures(t *testing.T) {
 		t.Errorf("%d honest audits failed", fails)
 	}
 }
+
+// TestCuratorShardsByStatus: the curator's shards_by_status gauge counts
+// the one shard below its minimum while nobody holds it, and at its
+// target once a follower's copy has passed an audit.
+func TestCuratorShardsByStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := auditedCluster(t)
+	byStatus := func() map[string]float64 {
+		fams, err := c.Curator.Metrics().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, f := range fams {
+			if f.GetName() != "pinfold_curator_shards_by_status" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "status" {
+						out[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "the shard counted below its minimum", func() bool {
+		m := byStatus()
+		return m[curator.ShardBelowMin] == 1 && m[curator.ShardAtTarget] == 0 && len(m) == 4
+	})
+	if _, err := c.AddFollower(ctx, "a", localcluster.FollowerOptions{Pledge: pledge(64 << 20), OfferInterval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	provenHolder(t, c, "")
+	waitFor(t, 20*time.Second, "the shard counted at its target", func() bool {
+		m := byStatus()
+		return m[curator.ShardAtTarget] == 1 && m[curator.ShardBelowMin] == 0
+	})
+}

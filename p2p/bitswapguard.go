@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
@@ -63,6 +64,10 @@ type contentGuard struct {
 	// disconnect closes every connection to a peer; set once before
 	// bitswap starts.
 	disconnect func(peer.ID)
+
+	// spare, if set, names peers that are never penalised (a follower's
+	// curators): a verdict against one is counted and logged only.
+	spare atomic.Pointer[func(peer.ID) bool]
 
 	mu        sync.Mutex
 	ledger    *liarLedger
@@ -197,6 +202,16 @@ func (g *contentGuard) apply(vs []verdict) {
 		if g.closed {
 			g.mu.Unlock()
 			return
+		}
+		if spare := g.spare.Load(); spare != nil && (*spare)(v.peer) {
+			label := "spared: " + v.reason.Error()
+			g.totals[label]++
+			n := g.totals[label]
+			g.mu.Unlock()
+			if n&(n-1) == 0 {
+				g.log.Info("bitswap peer not penalised: it is trusted", "peer", v.peer, "reason", v.reason, "detail", v.detail, "count", n)
+			}
+			continue
 		}
 		e, ok := g.table[v.peer]
 		if ok && now.Before(e.Until) {
@@ -368,3 +383,10 @@ func (n *Node) BitswapPenalties() []BitswapPenalty { return n.guard.penalties() 
 // BitswapPenaltyCounts returns how many penalties were given per reason
 // label (ErrUnwantedBlock, ErrBrokenPromise) since New.
 func (n *Node) BitswapPenaltyCounts() map[string]uint64 { return n.guard.counts() }
+
+// SpareFromPenalties makes the bitswap guard spare the peers f names:
+// what would penalise one is counted (as "spared: <reason>") and logged,
+// and it is neither disconnected nor refused. A follower spares its
+// curators: one slow to answer because many followers fetch from it at
+// once must not be cut off from them. Safe to call while the node runs.
+func (n *Node) SpareFromPenalties(f func(peer.ID) bool) { n.guard.spare.Store(&f) }

@@ -104,6 +104,33 @@ func TestPenaltyDisconnectsAndRefuses(t *testing.T) {
 	}
 }
 
+// TestSparedPeerStaysConnected: a verdict against a peer the node spares
+// (a follower's curator) is counted as spared, and the peer stays
+// connected and unpenalised.
+func TestSparedPeerStaysConnected(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_700_000_000, 0)}
+	b := newClockedNode(t, 1, clk)
+	a := newClockedNode(t, 2, &testClock{t: time.Unix(1_700_000_000, 0)})
+	if err := b.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	b.SpareFromPenalties(func(p peer.ID) bool { return p == a.ID() })
+	b.guard.apply([]verdict{{peer: a.ID(), reason: ErrBrokenPromise, detail: "1 want-blocks unanswered for 5s"}})
+	b.guard.wg.Wait()
+	if !b.ConnectedTo(a.ID()) {
+		t.Error("B dropped the spared A")
+	}
+	if pens := b.BitswapPenalties(); len(pens) != 0 {
+		t.Errorf("BitswapPenalties = %+v; want none", pens)
+	}
+	if got := b.BitswapPenaltyCounts(); len(got) != 1 || got["spared: "+ErrBrokenPromise.Error()] != 1 {
+		t.Errorf("BitswapPenaltyCounts = %v; want one spared broken promise", got)
+	}
+	b.SpareFromPenalties(func(peer.ID) bool { return false })
+	b.guard.apply([]verdict{{peer: a.ID(), reason: ErrBrokenPromise, detail: "1 want-blocks unanswered for 5s"}})
+	waitFor(t, "B to drop A once it is no longer spared", func() bool { return !b.ConnectedTo(a.ID()) })
+}
+
 // TestPenaltyTableIsBounded: past maxPenalised peers, expired entries and
 // then the soonest to expire make room.
 func TestPenaltyTableIsBounded(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -589,4 +590,32 @@ func TestBackoffBounds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDeafConnectionClosed: when gossipsub's stream to a peer fails to
+// open (here: the peer did not speak gossipsub yet when it connected) and
+// the peer later says it speaks gossipsub, the connection is closed so
+// that it can be dialled again, instead of staying up with no pubsub.
+func TestDeafConnectionClosed(t *testing.T) {
+	old := deafAfter
+	deafAfter = 200 * time.Millisecond
+	t.Cleanup(func() { deafAfter = old })
+	a := start(t, "a", testKey(t, 1), testConfig(t.TempDir()))
+	b, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's gossipsub to give up on b", func() bool {
+		return a.ConnectedTo(b.ID()) && !slices.Contains(a.PubSub().ListPeers(""), b.ID())
+	})
+	time.Sleep(2 * deafAfter) // connected and deaf, but b speaks no gossipsub: kept
+	if !a.ConnectedTo(b.ID()) {
+		t.Fatal("a closed a connection to a peer that does not speak gossipsub")
+	}
+	b.SetStreamHandler(pubsub.GossipSubID_v11, func(s network.Stream) { s.Reset() }) // identify pushes it to a
+	waitFor(t, "a to close the deaf connection", func() bool { return !a.ConnectedTo(b.ID()) })
 }

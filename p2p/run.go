@@ -105,6 +105,8 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
+	deafTick := time.NewTicker(deafAfter / 2)
+	defer deafTick.Stop()
 
 loop:
 	for {
@@ -128,6 +130,8 @@ loop:
 		case <-wake.C:
 		case <-n.members.wake:
 			r.syncMembers()
+		case <-deafTick.C:
+			r.closeDeaf()
 		case <-saveTick:
 			if err := n.mem.save(n.cfg.PeersFile, false); err != nil {
 				// Retried at the next tick and when Run stops.
@@ -143,6 +147,43 @@ loop:
 		}
 	}
 	return nil
+}
+
+// deafAfter: a connection to a peer that speaks gossipsub but has had no
+// pubsub stream with us for this long is closed, so that it is dialled
+// again. Gossipsub opens its stream once per connection and does not
+// retry one that failed to open while the connection lives; such a peer
+// (a follower and its curator, under load) would hear nothing.
+var deafAfter = 30 * time.Second
+
+// closeDeaf closes the connections to gossipsub peers that have no pubsub
+// stream, opened at least deafAfter ago.
+func (r *runner) closeDeaf() {
+	in := map[peer.ID]bool{}
+	for _, p := range r.n.ps.ListPeers("") {
+		in[p] = true
+	}
+	now := time.Now() // connection times are the wall clock's
+	for _, p := range r.n.host.Network().Peers() {
+		if in[p] || !r.speaksGossipsub(p) {
+			continue
+		}
+		var opened time.Time
+		for _, c := range r.n.host.Network().ConnsToPeer(p) {
+			if o := c.Stat().Opened; opened.IsZero() || o.Before(opened) {
+				opened = o
+			}
+		}
+		if opened.IsZero() || now.Sub(opened) < deafAfter {
+			continue
+		}
+		r.n.log.Info("no pubsub stream with a connected peer; closing the connection so that it is dialled again", "peer", p)
+		r.dials.Add(1)
+		go func() { // owned by Run: it waits for r.dials
+			defer r.dials.Done()
+			_ = r.n.host.Network().ClosePeer(p)
+		}()
+	}
 }
 
 // runner is Run's state; only Run's goroutine touches it.
