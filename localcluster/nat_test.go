@@ -31,7 +31,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/p2p"
 )
 
@@ -48,6 +50,7 @@ const (
 	natEnvRole = "PINFOLD_NAT_ROLE"
 	natEnvDir  = "PINFOLD_NAT_DIR"
 	natPrefix  = "/pinfold/nat-test"
+	natCluster = "nat-test"
 	natBlocks  = 64      // blocks of the shard follower A fetches from B
 	natBlockSz = 1 << 14 // bytes per block
 )
@@ -96,6 +99,7 @@ func TestNATTraversal(t *testing.T) {
 	}
 	holderRoot := waitFile(t, dir, "holder.root", 5*time.Second)
 	acks := waitFile(t, dir, "curator.acks", 30*time.Second)
+	auditResult := waitFile(t, dir, "curator.audit", 60*time.Second)
 	if err := os.WriteFile(filepath.Join(dir, "stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +116,11 @@ func TestNATTraversal(t *testing.T) {
 	}
 	if acks != "2" {
 		t.Errorf("curator received ACKs from %s followers; want 2", acks)
+	}
+	if !strings.HasPrefix(auditResult, "ok ") {
+		t.Errorf("the curator's audit of follower B, behind its NAT: %s", auditResult)
+	} else {
+		t.Logf("the curator audited follower B through its NAT: %s paths verified", strings.TrimPrefix(auditResult, "ok "))
 	}
 	var hold natResult
 	if err := json.Unmarshal([]byte(waitFile(t, dir, "holder.json", 5*time.Second)), &hold); err != nil {
@@ -375,7 +384,7 @@ func TestNATHelper(t *testing.T) {
 	case "curator":
 		natCurator(t, ctx, n, dir, heads, acks, reg)
 	case "holder":
-		natHolder(t, ctx, n, dir, heads, acks)
+		natHolder(t, ctx, n, cfg.Blockstore, dir, heads, acks)
 	case "fetcher":
 		natFetcher(t, ctx, n, dir, heads, acks)
 	}
@@ -400,6 +409,7 @@ func natCurator(t *testing.T, ctx context.Context, n *p2p.Node, dir string, head
 	}()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	audited := false
 	for seq := 0; ; seq++ {
 		select {
 		case <-ctx.Done():
@@ -409,12 +419,56 @@ func natCurator(t *testing.T, ctx context.Context, n *p2p.Node, dir string, head
 			writeFile(t, dir, "curator.acks", fmt.Sprint(len(from)))
 		case <-tick.C:
 			_ = heads.Publish(ctx, fmt.Appendf(nil, "head %d", seq))
+			if !audited {
+				audited = natAudit(t, ctx, n, dir)
+			}
 			if _, err := os.Stat(filepath.Join(dir, "stop")); err == nil {
 				writeFile(t, dir, "curator.relay", fmt.Sprint(relayedBytes(t, reg)))
 				return
 			}
 		}
 	}
+}
+
+// natAudit challenges the holder (behind NAT B) for its shard once it has
+// written its ID and root, and writes the outcome to curator.audit:
+// "ok <paths>" when the answer verifies. It reports whether it ran.
+func natAudit(t *testing.T, ctx context.Context, n *p2p.Node, dir string) bool {
+	idText, err1 := os.ReadFile(filepath.Join(dir, "holder.id"))
+	rootText, err2 := os.ReadFile(filepath.Join(dir, "holder.root"))
+	if err1 != nil || err2 != nil || len(idText) == 0 || len(rootText) == 0 {
+		return false
+	}
+	holder, err := peer.Decode(strings.TrimSpace(string(idText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cid.Decode(strings.TrimSpace(string(rootText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := audit.NewClient(n.Host(), natCluster, audit.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := audit.NewChallenge(n.ID(), 0, dag.CID([]byte("nat test head")), []byte("nat test shard"),
+		[]audit.PinRef{{CID: root, Size: natBlocks * natBlockSz}}, 4, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := ""
+	resp, err := client.Challenge(ctx, holder, ch)
+	if err == nil {
+		var paths int
+		if paths, err = audit.Verify(ch, resp); err == nil {
+			result = fmt.Sprintf("ok %d", paths)
+		}
+	}
+	if err != nil {
+		result = "failed: " + err.Error()
+	}
+	writeFile(t, dir, "curator.audit", result)
+	return true
 }
 
 // relayedBytes sums libp2p's relay service counter of bytes relayed.
@@ -446,7 +500,7 @@ func awaitHead(t *testing.T, ctx context.Context, heads *p2p.Topic) int {
 	return 1
 }
 
-func natHolder(t *testing.T, ctx context.Context, n *p2p.Node, dir string, heads, acks *p2p.Topic) {
+func natHolder(t *testing.T, ctx context.Context, n *p2p.Node, bs blockstore.Blockstore, dir string, heads, acks *p2p.Topic) {
 	begin := time.Now()
 	writeFile(t, dir, "holder.id", n.ID().String())
 	fetcher, err := peer.Decode(waitFile(t, dir, "fetcher.id", 30*time.Second))
@@ -472,6 +526,17 @@ func natHolder(t *testing.T, ctx context.Context, n *p2p.Node, dir string, heads
 	if err := n.DAGService().AddMany(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
+	// Audits: the curator challenges this holder through its NAT.
+	curator, err := peer.AddrInfoFromString(strings.Fields(os.Getenv("PINFOLD_NAT_CURATOR"))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := audit.Serve(n.Host(), natCluster, curator.ID, bs, func(p peer.ID) bool { return p == curator.ID },
+		audit.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
 	if err := n.Provide(root.Cid()); err != nil {
 		t.Fatal(err)
 	}
