@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/ipld/merkledag"
+	ds "github.com/ipfs/go-datastore"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -159,15 +160,19 @@ func New(key crypto.PrivKey, cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.dhtVal = dhtValidator(n.host)
-	if n.dht, err = newDHT(n.host, cfg.DHT, n.dhtVal, cfg.Datastore, "/dht"); err != nil {
+	var store ds.Batching
+	if cfg.Datastore != nil {
+		store = basicBatches{cfg.Datastore}
+	}
+	if n.dht, err = newDHT(n.host, cfg.DHT, n.dhtVal, store, "/dht"); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
-	if n.cdht, err = newDHT(n.host, cfg.ClusterDHT, n.dhtVal, cfg.Datastore, "/cluster-dht"); err != nil {
+	if n.cdht, err = newDHT(n.host, cfg.ClusterDHT, n.dhtVal, store, "/cluster-dht"); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
-	if n.prov, err = newProviders(cfg.Datastore, cfg.Provide, map[string]*dht.IpfsDHT{"cluster": n.cdht, "dht": n.dht}); err != nil {
+	if n.prov, err = newProviders(store, cfg.Provide, map[string]*dht.IpfsDHT{"cluster": n.cdht, "dht": n.dht}); err != nil {
 		n.closeEarly()
 		return nil, err
 	}

@@ -237,3 +237,15 @@ func (n *Node) ClusterDHTPeers() int {
 	}
 	return n.cdht.RoutingTable().Size()
 }
+
+// basicBatches gives kad-dht's stores batches that gather their writes in
+// memory and apply them one by one on Commit (go-datastore's basic batch)
+// instead of the datastore's own. kad-dht's keystore leaves some batches
+// neither committed nor cancelled (emptying an empty keystore, an error
+// midway), and go-ds-badger4 logs "batch not committed or canceled" at
+// ERROR for each such write batch it finalizes.
+type basicBatches struct{ ds.Datastore }
+
+func (b basicBatches) Batch(context.Context) (ds.Batch, error) {
+	return ds.NewBasicBatch(b.Datastore), nil
+}
