@@ -177,7 +177,11 @@ func (s *Server) handle(st network.Stream) {
 		s.status(st, statusBusy)
 		return
 	}
-	defer s.leave(remote)
+	// The holder is free again once its answer is written, before the
+	// stream closes: the auditor, reading to the end, may send its next
+	// challenge as soon as the close arrives.
+	release := sync.OnceFunc(func() { s.leave(remote) })
+	defer release()
 	data, err := io.ReadAll(io.LimitReader(st, MaxChallengeSize+1))
 	if err != nil {
 		s.log.Info("audit challenge unread", "peer", remote, "err", err)
@@ -209,6 +213,7 @@ func (s *Server) handle(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
+	release()
 	_ = st.Close()
 	missing := 0
 	for _, p := range resp.Paths {
