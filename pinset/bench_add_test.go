@@ -42,16 +42,23 @@ func BenchmarkAdd(b *testing.B) {
 // does through the API:
 //
 //	go test -run '^$' -bench BenchmarkList -benchtime 5x ./pinset/
-func BenchmarkList(b *testing.B) {
-	const n = 100_000
+//
+// listBench opens a replica on badger holding n pins over 64 shards.
+func listBench(b *testing.B, n uint64) *Set {
 	s := openSet(b, testConfig(true), openBadger(b, b.TempDir()), memDAG())
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := uint64(0); i < n; i += 20_000 {
-		if _, err := s.Add(ctx, makePins(i, 20_000, 64, rng)); err != nil {
+		if _, err := s.Add(context.Background(), makePins(i, min(20_000, n-i), 64, rng)); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return s
+}
+
+func BenchmarkList(b *testing.B) {
+	const n = 100_000
+	s := listBench(b, n)
+	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -71,14 +78,8 @@ func BenchmarkList(b *testing.B) {
 // with two.
 func BenchmarkListChunks(b *testing.B) {
 	const n = 100_000
-	s := openSet(b, testConfig(true), openBadger(b, b.TempDir()), memDAG())
+	s := listBench(b, n)
 	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := uint64(0); i < n; i += 20_000 {
-		if _, err := s.Add(ctx, makePins(i, 20_000, 64, rng)); err != nil {
-			b.Fatal(err)
-		}
-	}
 	format := func(dst []byte, p Pin) []byte {
 		dst = append(dst, p.CID.String()...)
 		dst = append(dst, '\t')
