@@ -98,7 +98,9 @@ func TestNATTraversal(t *testing.T) {
 		t.Fatalf("fetcher result %q: %v", raw, err)
 	}
 	holderRoot := waitFile(t, dir, "holder.root", 5*time.Second)
-	acks := waitFile(t, dir, "curator.acks", 30*time.Second)
+	// The file counts the followers heard from so far; it is written at
+	// the first ACK, so wait for both rather than read its first value.
+	acks := waitFileUntil(t, dir, "curator.acks", 30*time.Second, func(v string) bool { return v == "2" })
 	auditResult := waitFile(t, dir, "curator.audit", 60*time.Second)
 	if err := os.WriteFile(filepath.Join(dir, "stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -296,14 +298,29 @@ func waitExit(t *testing.T, cmd *exec.Cmd) {
 // waitFile waits until dir/name exists and is not empty, and returns it.
 func waitFile(t testing.TB, dir, name string, timeout time.Duration) string {
 	t.Helper()
+	v := waitFileUntil(t, dir, name, timeout, func(string) bool { return true })
+	if v == "" {
+		t.Fatalf("%s not written within %s", name, timeout)
+	}
+	return v
+}
+
+// waitFileUntil polls the file until done accepts its content or timeout
+// passes, and returns the last content read ("" if it was never written).
+func waitFileUntil(t testing.TB, dir, name string, timeout time.Duration, done func(string) bool) string {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
+	last := ""
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b))
+			last = strings.TrimSpace(string(b))
+			if done(last) {
+				return last
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not written within %s", name, timeout)
+			return last
 		}
 		time.Sleep(50 * time.Millisecond) // polling a file another process writes
 	}
