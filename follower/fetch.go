@@ -234,7 +234,7 @@ func (d *Daemon) markStored(rec shardRecord) {
 	s.mu.Lock()
 	s.records[rec.ID] = &rec
 	delete(s.stale, rec.ID)
-	delete(s.ackedKey, rec.ID) // a new digest is ACKed now, not at the next heartbeat
+	delete(s.acked, rec.ID) // a new digest is ACKed now, not at the next heartbeat
 	if row, ok := s.rows[rec.ID]; ok {
 		row.enter(ShardStored, d.now())
 		row.Fetched = rec.Bytes

@@ -69,6 +69,9 @@ type ShardStatus struct {
 	Min      int       `json:"min"`
 	AckedSeq int64     `json:"acked_seq"` // head seq of this follower's newest ACK; -1 before
 	AckedAt  time.Time `json:"acked_at,omitzero"`
+	// Digest is assign.Digest of the content this follower holds for the
+	// shard (what its ACKs state); empty before anything is stored.
+	Digest []byte `json:"digest,omitempty"`
 	// Recorded: a signed head records this follower's ACK of the shard's
 	// content. Proven: a signed head also records a passed audit of it
 	// since. Audit is the newest audit of this copy in the chain ("pass",
@@ -115,16 +118,20 @@ type ackInfo struct {
 // shards is the follower's shard pipeline state. Its methods are safe for
 // concurrent use.
 type shards struct {
-	mu       sync.Mutex
-	head     *trust.Verified // head the current assignment comes from
-	plan     *allocation.Plan
-	allocKey string         // CIDs of the allocation inputs of that head
-	mine     map[int64]bool // assigned to this follower by plan
-	rows     map[int64]*ShardStatus
-	records  map[int64]*shardRecord
-	acks     map[int64]map[peer.ID]ackInfo
-	lastAck  map[int64]time.Time
-	ackedKey map[int64]string // allocKey each shard was last ACKed under
+	mu      sync.Mutex
+	head    *trust.Verified // head the current assignment comes from
+	plan    *allocation.Plan
+	mine    map[int64]bool // assigned to this follower by plan
+	rows    map[int64]*ShardStatus
+	records map[int64]*shardRecord
+	acks    map[int64]map[peer.ID]ackInfo
+	lastAck map[int64]time.Time
+	// acked marks the stored shards ACKed since they were stored, their
+	// content changed, or they were (again) assigned to this follower.
+	// Others wait for the next heartbeat: a new head, members or
+	// allocation never make a holder ACK again what it ACKed, since an
+	// ACK states a digest, which they do not change.
+	acked map[int64]bool
 	// stale marks stored shards whose content in the pinset changed: they
 	// are fetched again (the difference) and ACKed at the new digest.
 	stale map[int64]bool
@@ -143,7 +150,7 @@ type shards struct {
 func newShards() *shards {
 	return &shards{
 		mine: map[int64]bool{}, rows: map[int64]*ShardStatus{}, records: map[int64]*shardRecord{},
-		acks: map[int64]map[peer.ID]ackInfo{}, lastAck: map[int64]time.Time{}, ackedKey: map[int64]string{},
+		acks: map[int64]map[peer.ID]ackInfo{}, lastAck: map[int64]time.Time{}, acked: map[int64]bool{},
 		stale: map[int64]bool{}, ackedDigest: map[int64][]byte{},
 		wake: make(chan struct{}, 1), held: make(chan struct{}, 1),
 	}
@@ -192,9 +199,10 @@ func (d *Daemon) saveRecord(ctx context.Context, rec *shardRecord) error {
 }
 
 // shardLoop recomputes the assignment whenever the pinset catches up with
-// a new head, sends ACKs (when a shard is stored, when a new allocation
-// keeps it, and every AckInterval), and releases shards no longer assigned
-// once enough new holders ACKed them.
+// a new head, sends ACKs (when a shard is stored or its content changes,
+// when a new allocation gives it to this follower, and every
+// AckInterval), and releases shards no longer assigned once enough new
+// holders ACKed them.
 func (d *Daemon) shardLoop(ctx context.Context) error {
 	netDAG := dag.NewStore(store.Network{BS: d.node.BlockService()})
 	tick := time.NewTicker(min(time.Duration(d.l.Config.AckInterval)/2, 10*time.Second))
@@ -248,20 +256,14 @@ func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.head, s.plan = &v, plan
-	// The allocation's inputs without its log: a head that only records
-	// ACKs must not make every follower ACK again (each ACK would cause
-	// the next head, forever).
-	alloc := in.Allocation
-	alloc.Log = nil
-	allocBytes, err := dag.EncodeAllocation(alloc)
-	if err != nil {
-		return err
-	}
-	s.allocKey = v.Head.Members.String() + v.Head.Pinset.String() + dag.CID(allocBytes).String()
-	s.mine = map[int64]bool{}
+	mine := make(map[int64]bool, len(mineIDs))
 	for _, id := range mineIDs {
-		s.mine[id] = true
+		mine[id] = true
+		if !s.mine[id] {
+			delete(s.acked, id) // newly ours: say so under this head at once
+		}
 	}
+	s.mine = mine
 	s.reason = ""
 	if len(mineIDs) == 0 {
 		s.reason = d.whyNothing(in, self)
@@ -358,7 +360,7 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 	}
 	var jobs []job
 	s.mu.Lock()
-	head, plan, key := s.head, s.plan, s.allocKey
+	head, plan := s.head, s.plan
 	for id, rec := range s.records {
 		if !rec.Stored {
 			if !s.mine[id] && plan != nil {
@@ -370,7 +372,7 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			if s.stale[id] {
 				continue // being fetched again: ACKed at its new digest once stored
 			}
-			if s.ackedKey[id] != key || now.Sub(s.lastAck[id]) >= interval {
+			if !s.acked[id] || now.Sub(s.lastAck[id]) >= interval {
 				jobs = append(jobs, job{*rec, "stored"})
 			}
 			continue
@@ -414,7 +416,7 @@ func (d *Daemon) ackAndRelease(ctx context.Context) error {
 			d.fetchWake() // the fetch loop releases what the new content left out
 		}
 		s.mu.Lock()
-		s.lastAck[j.rec.ID], s.ackedKey[j.rec.ID] = now, key
+		s.lastAck[j.rec.ID], s.acked[j.rec.ID] = now, true
 		s.ackedDigest[j.rec.ID] = j.rec.Digest
 		if row, ok := s.rows[j.rec.ID]; ok {
 			row.AckedSeq, row.AckedAt = head.Head.Seq, now
@@ -484,7 +486,7 @@ func (d *Daemon) release(ctx context.Context, rec shardRecord) error {
 	delete(s.records, rec.ID)
 	delete(s.rows, rec.ID)
 	delete(s.lastAck, rec.ID)
-	delete(s.ackedKey, rec.ID)
+	delete(s.acked, rec.ID)
 	delete(s.ackedDigest, rec.ID)
 	delete(s.stale, rec.ID)
 	s.mu.Unlock()
@@ -569,6 +571,9 @@ func (d *Daemon) ShardRows() []ShardStatus {
 		out = append(out, row)
 		if rec, ok := s.records[r.ID]; ok {
 			digests[r.ID] = rec.Digest
+			if rec.Stored {
+				out[len(out)-1].Digest = rec.Digest
+			}
 		}
 	}
 	s.mu.Unlock()

@@ -274,15 +274,15 @@ func (f *LightFollower) sendOffer(ctx context.Context) error {
 
 // ackLoop computes the assignment of each new head and ACKs the shards
 // assigned to this node, as follower.Daemon's shard loop and outbox do:
-// when the assignment's inputs (members, pinset, allocation without its
-// log) change, every AckInterval, and again (5 s, doubling to 2 min)
-// while a signed head does not record them.
+// a shard newly assigned at once, every shard every AckInterval, and
+// again (5 s, doubling to 2 min) while a signed head does not record
+// them. A head that keeps a shard with this node brings no ACK.
 func (f *LightFollower) ackLoop(ctx context.Context) error {
 	st := dag.NewStore(store.Network{BS: f.Node.BlockService()})
 	tick := time.NewTicker(min(f.opt.AckInterval/2, time.Second))
 	defer tick.Stop()
-	var ackedKey string
-	var ackedAt time.Time
+	acked := map[int64]time.Time{} // shard -> when its newest ACK was signed
+	var beat, sent time.Time       // the last heartbeat of every shard; the last send
 	wait := 5 * time.Second
 	for {
 		changed := f.Heads.Changed()
@@ -296,44 +296,64 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		key, mine, bytes, err := f.assignment(ctx, st, v)
+		mine, bytes, err := f.assignment(ctx, st, v)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.log.Warn("compute assignment", "head", v.CID, "err", err)
 			}
 			continue
 		}
+		if len(mine) == 0 || !f.curatorListening(v) {
+			continue
+		}
+		var send []int64
 		switch {
-		case len(mine) == 0 || !f.curatorListening(v):
-			continue
-		case key != ackedKey || time.Since(ackedAt) >= f.opt.AckInterval:
+		case time.Since(beat) >= f.opt.AckInterval:
+			send, wait = mine, 5*time.Second
+		case slices.ContainsFunc(mine, func(id int64) bool { _, ok := acked[id]; return !ok }):
+			for _, id := range mine {
+				if _, ok := acked[id]; !ok {
+					send = append(send, id)
+				}
+			}
 			wait = 5 * time.Second
-		case f.recorded(mine, ackedAt):
-			continue
-		case time.Since(ackedAt) < wait:
+		case f.recorded(mine, acked) || time.Since(sent) < wait:
 			continue
 		default:
-			wait = min(2*wait, 2*time.Minute)
+			send, wait = mine, min(2*wait, 2*time.Minute)
 		}
 		signed := time.UnixMilli(time.Now().UnixMilli()) // the ACKs' time
-		if err := f.sendAcks(ctx, v, mine, bytes, signed); err != nil {
+		if err := f.sendAcks(ctx, v, send, bytes, signed); err != nil {
 			if ctx.Err() == nil {
 				f.log.Warn("send acks", "err", err)
 			}
 			continue
 		}
-		ackedKey, ackedAt = key, signed
+		sent = signed
+		if len(send) == len(mine) {
+			beat = signed
+		}
+		kept := make(map[int64]time.Time, len(mine))
+		for _, id := range mine {
+			if t, ok := acked[id]; ok {
+				kept[id] = t
+			}
+		}
+		for _, id := range send {
+			kept[id] = signed
+		}
+		acked = kept
 	}
 }
 
-// recorded reports whether the chain records a stored ACK, signed at or
-// after since, of each shard in mine.
-func (f *LightFollower) recorded(mine []int64, since time.Time) bool {
+// recorded reports whether the chain records a stored ACK of each shard
+// in mine, signed at or after the newest one sent (acked).
+func (f *LightFollower) recorded(mine []int64, acked map[int64]time.Time) bool {
 	ok := true
 	f.chain.Read(func(l *ledger.Ledger) {
 		for _, id := range mine {
 			h := l.Holding(string(f.ID), id)
-			if h == nil || h.State != ledger.Stored || h.AckTime < since.UnixMilli() {
+			if h == nil || h.State != ledger.Stored || h.AckTime < acked[id].UnixMilli() {
 				ok = false
 				return
 			}
@@ -342,30 +362,21 @@ func (f *LightFollower) recorded(mine []int64, since time.Time) bool {
 	return ok
 }
 
-// assignment returns the key of head v's assignment inputs (as the
-// follower computes it) and the shards it gives this node, with their
-// sizes.
-func (f *LightFollower) assignment(ctx context.Context, st *dag.Store, v trust.Verified) (string, []int64, map[int64]int64, error) {
+// assignment returns the shards head v gives this node, with their sizes.
+func (f *LightFollower) assignment(ctx context.Context, st *dag.Store, v trust.Verified) ([]int64, map[int64]int64, error) {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	plan, in, err := assign.Plan(pctx, st, v.Head)
+	plan, _, err := assign.Plan(pctx, st, v.Head)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, nil, err
 	}
-	alloc := in.Allocation
-	alloc.Log = nil
-	allocBytes, err := dag.EncodeAllocation(alloc)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	key := v.Head.Members.String() + v.Head.Pinset.String() + dag.CID(allocBytes).String()
 	mine := plan.ShardsOf([]byte(f.ID))
 	sizes := map[int64]int64{}
 	for i := range plan.Len() {
 		sa := plan.Shard(i)
 		sizes[sa.ID] = sa.Bytes
 	}
-	return key, mine, sizes, nil
+	return mine, sizes, nil
 }
 
 // trusted reports whether id is a curator of the newest head (or of the
