@@ -1,13 +1,16 @@
 package headsync
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/p2p"
+	"github.com/pinfold/pinfold/trust"
 )
 
 // Rejection is one refused candidate head.
@@ -50,7 +53,14 @@ func (s *Sync) reject(src Source, from peer.ID, err error) {
 	if from != "" {
 		r.Peer = from.String()
 	}
-	s.log.Warn("rejected head", "source", src, "peer", r.Peer, "reason", r.Reason, "err", err)
+	level := slog.LevelWarn
+	if errors.Is(err, trust.ErrStaleSeq) {
+		// A peer behind us relays the head it has: usual at every head
+		// (200 such lines a head on a curator of 200 followers), and
+		// harmless. Counted like the others; logged at debug.
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, "rejected head", "source", src, "peer", r.Peer, "reason", r.Reason, "err", err)
 	s.rej.mu.Lock()
 	defer s.rej.mu.Unlock()
 	if s.rej.counts == nil {

@@ -79,7 +79,8 @@ type LightFollower struct {
 	window *records.Window
 	chain  *chainlog.Tracker
 
-	offerSize  atomic.Int64 // bytes of the newest signed offer
+	beatNow    chan struct{} // Heartbeat's request to ACK every shard now
+	offerSize  atomic.Int64  // bytes of the newest signed offer
 	offersSent atomic.Int64
 	acksSent   atomic.Int64
 	ackBatches atomic.Int64
@@ -108,7 +109,7 @@ func StartLight(ctx context.Context, opt LightOptions) (f *LightFollower, err er
 	if err != nil {
 		return nil, err
 	}
-	f = &LightFollower{ID: id, opt: opt, key: key, log: opt.Logger}
+	f = &LightFollower{ID: id, opt: opt, key: key, log: opt.Logger, beatNow: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -291,6 +292,8 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			return nil
 		case <-changed:
 		case <-tick.C:
+		case <-f.beatNow:
+			beat = time.Time{}
 		}
 		v, ok := f.Heads.Newest()
 		if !ok {
@@ -343,6 +346,15 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			kept[id] = signed
 		}
 		acked = kept
+	}
+}
+
+// Heartbeat makes the node ACK every shard assigned to it now, as its
+// AckInterval heartbeat would.
+func (f *LightFollower) Heartbeat() {
+	select {
+	case f.beatNow <- struct{}{}:
+	default: // one is pending already
 	}
 }
 
