@@ -124,8 +124,10 @@ func applyTrust(set [][]byte, change *TrustChange) ([][]byte, error) {
 }
 
 func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (bool, error) {
+	began := time.Now()
 	d.publishMu.Lock()
 	defer d.publishMu.Unlock()
+	locked := time.Now()
 	// Counts and shards come from the same moment as the CRDT heads: a
 	// head states exactly what its CRDT heads hold, even while an import
 	// or a walk is merging. Taken first: it may wait for a walk, and the
@@ -134,6 +136,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err != nil {
 		return false, fmt.Errorf("read pinset: %w", err)
 	}
+	snapped := time.Now()
 	parent, have := d.heads.Newest()
 	if !have {
 		return false, nil // no verified head to build on yet
@@ -218,6 +221,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 		ann.Record = rec.Raw
 	}
 	// Verify our own head as every follower will before announcing it.
+	built0 := time.Now()
 	out, err := d.heads.Consider(ctx, ann, headsync.FromLocal, d.id)
 	if err != nil {
 		return false, fmt.Errorf("verify own head: %w", err)
@@ -225,6 +229,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if out != headsync.Adopted {
 		return false, fmt.Errorf("own head %s was %s, not adopted: %w", dag.CID(data), out, ErrHeadLost)
 	}
+	verified := time.Now()
 	if err := d.store.Datastore.Sync(ctx, dsRoot); err != nil {
 		return false, err
 	}
@@ -239,7 +244,11 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	}
 	alloc.Log = built.Log
 	d.plans.set(dag.CID(data), plan, assign.Inputs{Members: members, Shards: shards, Allocation: alloc})
-	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", snap.Pins, "members", len(members), "log", len(entries))
+	done := time.Now()
+	ms := func(a, b time.Time) int64 { return b.Sub(a).Milliseconds() }
+	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", snap.Pins, "members", len(members), "log", len(entries),
+		"took_ms", ms(began, done), "lock_ms", ms(began, locked), "snapshot_ms", ms(locked, snapped),
+		"build_ms", ms(snapped, built0), "verify_ms", ms(built0, verified), "announce_ms", ms(verified, done))
 	d.recent.addHead(PublishedHead{CID: dag.CID(data).String(), Seq: seq, Time: time.UnixMilli(head.Time).UTC(),
 		Pins: snap.Pins, Members: len(members), Log: len(entries)})
 	return true, nil

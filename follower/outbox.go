@@ -18,11 +18,33 @@ import (
 	"github.com/pinfold/pinfold/trust"
 )
 
-// Retry bounds of an ACK not yet recorded by a signed head.
+// Retry bounds of an ACK not yet recorded by a signed head. An ACK is
+// sent again when the chain has gone two heads past the head it named
+// without recording it (the curator had a whole head to take it, so it
+// was lost), at least ackRetryFirst after it was sent (doubling up to
+// ackRetryMax); or, when no such heads come, ackRetrySilent after (no head
+// is coming if the curator never received it). Resending sooner made
+// each ACK go into the chain two or three times whenever heads took
+// longer than ackRetryFirst to arrive.
 const (
-	ackRetryFirst = 5 * time.Second
-	ackRetryMax   = 2 * time.Minute
+	ackRetryFirst  = 5 * time.Second
+	ackRetrySilent = 30 * time.Second
+	ackRetryMax    = 2 * time.Minute
 )
+
+// AckDue reports whether an ACK sent at sent, naming the head of seq
+// sentSeq, with backoff wait, is due again at now, when the chain has
+// applied the head of seq applied and does not record it.
+func AckDue(now, sent time.Time, sentSeq, applied int64, wait time.Duration) bool {
+	switch since := now.Sub(sent); {
+	case sent.IsZero():
+		return true
+	case since < wait:
+		return false
+	default:
+		return applied >= sentSeq+2 || since >= max(wait, ackRetrySilent)
+	}
+}
 
 // intent is an ACK the follower wants a signed head to record: it is
 // signed afresh, naming the follower's current head, every time it is
@@ -34,6 +56,7 @@ type intent struct {
 	bytes  int64
 	queued time.Time // recorded ACKs signed at or after this count
 	sent   time.Time // zero: not sent yet
+	seq    int64     // seq of the head the last send named
 	wait   time.Duration
 	tries  int
 }
@@ -102,13 +125,14 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 	var due []intent
 	o.mu.Lock()
 	d.chain.Read(func(l *ledger.Ledger) {
+		applied := l.Applied()
 		for id, in := range o.want {
 			h := l.Holding(self, id)
 			if h != nil && h.State == in.state && bytes.Equal(h.Digest, in.digest) && h.AckTime >= in.queued.UnixMilli() {
 				delete(o.want, id)
 				continue
 			}
-			if in.sent.IsZero() || now.Sub(in.sent) >= in.wait {
+			if AckDue(now, in.sent, in.seq, applied, in.wait) {
 				due = append(due, *in)
 			}
 		}
@@ -150,7 +174,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 		o.mu.Lock()
 		for _, in := range chunk {
 			if cur, ok := o.want[in.shard]; ok && cur.queued.Equal(in.queued) {
-				cur.sent, cur.tries = now, cur.tries+1
+				cur.sent, cur.seq, cur.tries = now, head.Head.Seq, cur.tries+1
 				if cur.tries > 1 {
 					cur.wait = min(cur.wait*2, ackRetryMax)
 				}

@@ -24,6 +24,7 @@ import (
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/headsync"
 	"github.com/pinfold/pinfold/internal/tasks"
 	"github.com/pinfold/pinfold/ledger"
@@ -284,6 +285,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 	defer tick.Stop()
 	acked := map[int64]time.Time{} // shard -> when its newest ACK was signed
 	var beat, sent time.Time       // the last heartbeat of every shard; the last send
+	var sentSeq int64              // seq of the head the last send named
 	wait := 5 * time.Second
 	for {
 		changed := f.Heads.Changed()
@@ -320,7 +322,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 				}
 			}
 			wait = 5 * time.Second
-		case f.recorded(mine, acked) || time.Since(sent) < wait:
+		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, sentSeq, f.appliedSeq(), wait):
 			continue
 		default:
 			send, wait = mine, min(2*wait, 2*time.Minute)
@@ -332,7 +334,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		sent = signed
+		sent, sentSeq = signed, v.Head.Seq
 		if len(send) == len(mine) {
 			beat = signed
 		}
@@ -347,6 +349,12 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 		}
 		acked = kept
 	}
+}
+
+// appliedSeq is the seq of the newest head whose log the chain applied.
+func (f *LightFollower) appliedSeq() (seq int64) {
+	f.chain.Read(func(l *ledger.Ledger) { seq = l.Applied() })
+	return seq
 }
 
 // Heartbeat makes the node ACK every shard assigned to it now, as its

@@ -385,9 +385,12 @@ func TestFastCodecMatchesBindnode(t *testing.T) {
 	big.Size, big.Shard, big.ReplMax = math.MaxInt64, math.MaxInt64, MaxReplication
 	pins = append(pins, v0, big)
 	for i, p := range pins {
-		want, err := EncodePin(p)
+		want, err := encodeStrict(p)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got, err := EncodePin(p); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("pin %d %+v: EncodePin %x, %v; bindnode %x", i, p, got, err, want)
 		}
 		if got := appendCanonical(nil, &p); !bytes.Equal(got, want) {
 			t.Fatalf("pin %d %+v:\nfast     %x\nbindnode %x", i, p, got, want)
