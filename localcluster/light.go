@@ -84,6 +84,8 @@ type LightFollower struct {
 	offerSize  atomic.Int64  // bytes of the newest signed offer
 	offersSent atomic.Int64
 	acksSent   atomic.Int64
+	acksBeat   atomic.Int64 // of acksSent: heartbeats
+	acksFresh  atomic.Int64 // of acksSent: shards newly assigned
 	ackBatches atomic.Int64
 	closeOnce  sync.Once
 	closeErr   error
@@ -204,6 +206,14 @@ func (f *LightFollower) Sent() (offers, acks, batches int64) {
 	return f.offersSent.Load(), f.acksSent.Load(), f.ackBatches.Load()
 }
 
+// AckKinds splits the ACKs sent (Sent) by why they were sent: heartbeats,
+// shards newly assigned, and the rest, sent again because no head
+// recorded them.
+func (f *LightFollower) AckKinds() (beat, fresh, resent int64) {
+	beat, fresh = f.acksBeat.Load(), f.acksFresh.Load()
+	return beat, fresh, f.acksSent.Load() - beat - fresh
+}
+
 // OfferSize returns the bytes of the newest signed offer sent.
 func (f *LightFollower) OfferSize() int64 { return f.offerSize.Load() }
 
@@ -312,16 +322,17 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			continue
 		}
 		var send []int64
+		var kind *atomic.Int64 // nil: a resend
 		switch {
 		case time.Since(beat) >= f.opt.AckInterval:
-			send, wait = mine, 5*time.Second
+			send, wait, kind = mine, 5*time.Second, &f.acksBeat
 		case slices.ContainsFunc(mine, func(id int64) bool { _, ok := acked[id]; return !ok }):
 			for _, id := range mine {
 				if _, ok := acked[id]; !ok {
 					send = append(send, id)
 				}
 			}
-			wait = 5 * time.Second
+			wait, kind = 5*time.Second, &f.acksFresh
 		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, sentSeq, f.appliedSeq(), wait):
 			continue
 		default:
@@ -335,6 +346,9 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			continue
 		}
 		sent, sentSeq = signed, v.Head.Seq
+		if kind != nil {
+			kind.Add(int64(len(send)))
+		}
 		if len(send) == len(mine) {
 			beat = signed
 		}

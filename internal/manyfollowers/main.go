@@ -57,7 +57,8 @@ type bench struct {
 
 	mu        sync.Mutex
 	followers []*localcluster.LightFollower
-	adopted   map[int][]adoption // follower index -> adoptions in order
+	adopted   map[int][]adoption  // follower index -> adoptions in order
+	signedAt  map[int64]time.Time // head seq -> the time its curator signed in it
 	stops     []func()
 }
 
@@ -92,7 +93,7 @@ func run() error {
 	client := curator.NewClient(l)
 	client.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
 	b := &bench{client: client, api: l.Config.API, cluster: cl, heads: *heads, window: *window,
-		offerIv: *offerIv, ackIv: *ackIv, adopted: map[int][]adoption{}}
+		offerIv: *offerIv, ackIv: *ackIv, adopted: map[int][]adoption{}, signedAt: map[int64]time.Time{}}
 	defer b.stop()
 	ctx := context.Background()
 	if err := b.addPins(ctx, 0, *pins, *pinSize); err != nil {
@@ -155,6 +156,7 @@ func (b *bench) grow(ctx context.Context, n int) error {
 			OnVerified: func(v trust.Verified, at time.Time) {
 				b.mu.Lock()
 				b.adopted[i] = append(b.adopted[i], adoption{v.Head.Seq, at})
+				b.signedAt[v.Head.Seq] = time.UnixMilli(v.Head.Time)
 				b.mu.Unlock()
 			},
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -210,6 +212,17 @@ func count(ts []time.Time) int {
 // follower whose gossipsub stream to the curator failed to open hears
 // nothing until it reconnects; the figures say how many).
 func need(n int) int { return n - n/20 }
+
+// kinds sums the followers' ACKs by why they were sent.
+func (b *bench) kinds() (beat, fresh, resent int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.followers {
+		x, y, z := f.AckKinds()
+		beat, fresh, resent = beat+x, fresh+y, resent+z
+	}
+	return
+}
 
 func (b *bench) sent() (offers, acks, batches int64) {
 	b.mu.Lock()
@@ -367,7 +380,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	fmt.Printf("curator memory: rss %.1f MiB, heap in use %.1f MiB; a signed offer is %d B\n", m1.rss/(1<<20), m1.heap/(1<<20), b.followers[0].OfferSize())
 
 	// Publish -> verified, over forced heads that change nothing else.
-	var lat, build []time.Duration
+	var lat, fromSigned, build []time.Duration
 	missed := 0
 	h0, err := b.metrics(ctx)
 	if err != nil {
@@ -388,12 +401,18 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		for ; count(ts) < len(ts) && time.Now().Before(deadline); ts = b.reached(s.Head.Seq) {
 			time.Sleep(20 * time.Millisecond)
 		}
+		b.mu.Lock()
+		signed := b.signedAt[s.Head.Seq]
+		b.mu.Unlock()
 		for _, t := range ts {
 			if t.IsZero() {
 				missed++
 				continue
 			}
 			lat = append(lat, t.Sub(p0))
+			if !signed.IsZero() {
+				fromSigned = append(fromSigned, t.Sub(signed))
+			}
 		}
 		time.Sleep(time.Second)
 	}
@@ -409,6 +428,14 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	}
 	fmt.Printf("publish -> verified over %d heads x %d followers: p50 %s p99 %s max %s (curator publish call: median %s); not verified within 60 s: %d\n",
 		b.heads, n, pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Millisecond), pct(build, 50), missed)
+	// The call above includes this process's own delay in making the
+	// request, which grows with the followers it runs; the curator signs
+	// the head's time when it builds it (the same clock: one machine).
+	slices.Sort(fromSigned)
+	if len(fromSigned) > 0 {
+		fmt.Printf("head signed -> verified: p50 %s p99 %s max %s\n",
+			pct(fromSigned, 50), pct(fromSigned, 99), fromSigned[len(fromSigned)-1].Round(time.Millisecond))
+	}
 
 	// A new pin changes the pinset and the allocation: only the holders
 	// of what changed ACK (a follower ACKs a shard when it is stored,
@@ -418,6 +445,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		return err
 	}
 	_, a0, _ := b.sent()
+	_, f0, r0 := b.kinds()
 	var addErr error
 	for range 3 { // the curator's API has dropped a request under this load: try again
 		if addErr = b.addPins(ctx, *nextPin, 1, pinSize); addErr == nil {
@@ -434,7 +462,9 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 			return err
 		}
 		_, a1, _ := b.sent()
-		fmt.Printf("a new pin: %d ACKs from %d followers, heads %d..%d\n", a1-a0, n, before.Head.Seq+1, after.Head.Seq)
+		_, f1, r1 := b.kinds()
+		fmt.Printf("a new pin: %d ACKs from %d followers (%d for shards newly assigned, %d sent again), heads %d..%d\n",
+			a1-a0, n, f1-f0, r1-r0, before.Head.Seq+1, after.Head.Seq)
 	}
 
 	// The ACK heartbeat: every follower ACKs every shard it holds at once
@@ -448,6 +478,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		return err
 	}
 	_, a0, n0 := b.sent()
+	b0, f0, r0 := b.kinds()
 	for _, f := range b.followers {
 		f.Heartbeat()
 	}
@@ -460,9 +491,11 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 		return err
 	}
 	_, a1, n1 := b.sent()
+	b1, f1, r1 := b.kinds()
 	cpu = m1.cpu - m0.cpu
 	fmt.Printf("ack round (every follower's heartbeat at once): %d ACKs in %d batches over %.1f s, heads %d..%d, curator CPU %.2f s, %.3f ms per ACK (with the heads recording them)\n",
 		a1-a0, n1-n0, m1.at.Sub(m0.at).Seconds(), before.Head.Seq+1, after.Head.Seq, cpu, 1000*cpu/float64(max(a1-a0, 1)))
+	fmt.Printf("  of them: %d heartbeats, %d for shards newly assigned, %d sent again (no head recorded them yet)\n", b1-b0, f1-f0, r1-r0)
 	return b.sizes(ctx, before.Head.Seq, after.Head.Seq)
 }
 
