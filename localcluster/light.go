@@ -139,6 +139,7 @@ func StartLight(ctx context.Context, opt LightOptions) (f *LightFollower, err er
 	pcfg.Bootstrap = c.Bootstrap
 	pcfg.Blockstore = bs
 	pcfg.DHT.Mode = p2p.DHTOff
+	pcfg.FloodPublish = true // as follower.Daemon does
 	if f.Node, err = p2p.New(key, pcfg, f.log.With("subsystem", "p2p")); err != nil {
 		return nil, err
 	}
