@@ -19,30 +19,39 @@ import (
 )
 
 // Retry bounds of an ACK not yet recorded by a signed head. An ACK is
-// sent again when the chain has gone two heads past the head it named
+// sent again when the chain has applied two heads past the head it named
 // without recording it (the curator had a whole head to take it, so it
 // was lost), at least ackRetryFirst after it was sent (doubling up to
-// ackRetryMax); or, when no such heads come, ackRetrySilent after (no head
-// is coming if the curator never received it). Resending sooner made
-// each ACK go into the chain two or three times whenever heads took
-// longer than ackRetryFirst to arrive.
+// ackRetryMax). While those heads are verified but their logs not yet
+// read, it waits for the chain; when no such heads come at all (the
+// curator never received it, so it has nothing to publish), it is sent
+// again ackRetrySilent after; and in any case after ackRetryMax. Resending
+// on a timer alone put each ACK into the chain two or three times
+// whenever heads, or reading their logs, took longer than the timer.
 const (
 	ackRetryFirst  = 5 * time.Second
 	ackRetrySilent = 30 * time.Second
 	ackRetryMax    = 2 * time.Minute
 )
 
-// AckDue reports whether an ACK sent at sent, naming the head of seq
-// sentSeq, with backoff wait, is due again at now, when the chain has
-// applied the head of seq applied and does not record it.
-func AckDue(now, sent time.Time, sentSeq, applied int64, wait time.Duration) bool {
+// AckDue reports whether an ACK not recorded yet, sent at sent naming the
+// head of seq sentSeq, with backoff wait, is due again at now, when the
+// newest verified head has seq verified and the chain has applied the
+// logs up to seq applied.
+func AckDue(now, sent time.Time, sentSeq, verified, applied int64, wait time.Duration) bool {
 	switch since := now.Sub(sent); {
 	case sent.IsZero():
 		return true
 	case since < wait:
 		return false
+	case applied >= sentSeq+2:
+		return true // two heads went by without it
+	case since >= ackRetryMax:
+		return true // the chain is stuck: do not wait on it for ever
+	case verified >= sentSeq+2:
+		return false // heads came; their logs are still being read
 	default:
-		return applied >= sentSeq+2 || since >= max(wait, ackRetrySilent)
+		return since >= ackRetrySilent // no head came: it was not received
 	}
 }
 
@@ -124,6 +133,10 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 	o := d.out
 	var due []intent
 	o.mu.Lock()
+	verified := int64(-1)
+	if v, ok := d.heads.Newest(); ok {
+		verified = v.Head.Seq
+	}
 	d.chain.Read(func(l *ledger.Ledger) {
 		applied := l.Applied()
 		for id, in := range o.want {
@@ -132,7 +145,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 				delete(o.want, id)
 				continue
 			}
-			if AckDue(now, in.sent, in.seq, applied, in.wait) {
+			if AckDue(now, in.sent, in.seq, verified, applied, in.wait) {
 				due = append(due, *in)
 			}
 		}

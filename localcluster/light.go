@@ -334,7 +334,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 				}
 			}
 			wait, kind = 5*time.Second, &f.acksFresh
-		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, sentSeq, f.appliedSeq(), wait):
+		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, sentSeq, v.Head.Seq, f.appliedSeq(), wait):
 			continue
 		default:
 			send, wait = mine, min(2*wait, 2*time.Minute)
