@@ -39,7 +39,8 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	l       *ledger.Ledger
-	applied cid.Cid // newest head applied
+	applied cid.Cid   // newest head applied
+	signed  time.Time // the time that head was signed at; zero when loaded from disk
 	changed chan struct{}
 }
 
@@ -91,6 +92,15 @@ func (t *Tracker) Applied() cid.Cid {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.applied
+}
+
+// AppliedSigned returns the time the newest head whose log is in the
+// ledger was signed at (its curator's clock), zero before this process
+// applied one.
+func (t *Tracker) AppliedSigned() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.signed
 }
 
 // Follow applies the log of every head src verifies, in chain order,
@@ -167,7 +177,7 @@ func (t *Tracker) catchUp(ctx context.Context, st *dag.Store, v trust.Verified) 
 		t.mu.Unlock()
 	}
 	t.mu.Lock()
-	t.applied = v.CID
+	t.applied, t.signed = v.CID, time.UnixMilli(v.Head.Time)
 	if t.l.Applied() < v.Head.Seq {
 		t.l.Apply(v.Head.Seq, nil)
 	}

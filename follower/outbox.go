@@ -19,37 +19,41 @@ import (
 )
 
 // Retry bounds of an ACK not yet recorded by a signed head. An ACK is
-// sent again when the chain has applied two heads past the head it named
-// without recording it (the curator had a whole head to take it, so it
-// was lost), at least ackRetryFirst after it was sent (doubling up to
-// ackRetryMax). While those heads are verified but their logs not yet
-// read, it waits for the chain; when no such heads come at all (the
+// sent again when the chain has applied a head signed ackLost after it
+// was sent without recording it (the curator had a whole head to take it,
+// so it was lost), at least ackRetryFirst after it was sent (doubling up
+// to ackRetryMax). While such heads are verified but their logs not yet
+// read, it waits for the chain; when no such head comes at all (the
 // curator never received it, so it has nothing to publish), it is sent
-// again ackRetrySilent after; and in any case after ackRetryMax. Resending
-// on a timer alone put each ACK into the chain two or three times
-// whenever heads, or reading their logs, took longer than the timer.
+// again ackRetrySilent after; and in any case after ackRetryMax. Times of
+// heads, not their seqs, decide: a follower behind the curator names an
+// old head, and the heads after it may have been built before the ACK
+// left. Resending on a timer alone put each ACK into the chain two or
+// three times whenever heads, or reading their logs, took longer.
 const (
 	ackRetryFirst  = 5 * time.Second
+	ackLost        = 10 * time.Second
 	ackRetrySilent = 30 * time.Second
 	ackRetryMax    = 2 * time.Minute
 )
 
-// AckDue reports whether an ACK not recorded yet, sent at sent naming the
-// head of seq sentSeq, with backoff wait, is due again at now, when the
-// newest verified head has seq verified and the chain has applied the
-// logs up to seq applied.
-func AckDue(now, sent time.Time, sentSeq, verified, applied int64, wait time.Duration) bool {
+// AckDue reports whether an ACK not recorded yet, sent at sent with
+// backoff wait, is due again at now, when the newest verified head was
+// signed at verified and the newest head whose log the chain applied at
+// applied (zero: unknown).
+func AckDue(now, sent, verified, applied time.Time, wait time.Duration) bool {
+	lostBy := sent.Add(ackLost)
 	switch since := now.Sub(sent); {
 	case sent.IsZero():
 		return true
 	case since < wait:
 		return false
-	case applied >= sentSeq+2:
-		return true // two heads went by without it
+	case !applied.Before(lostBy):
+		return true // a head built well after it left does not record it
 	case since >= ackRetryMax:
 		return true // the chain is stuck: do not wait on it for ever
-	case verified >= sentSeq+2:
-		return false // heads came; their logs are still being read
+	case !verified.Before(lostBy):
+		return false // such a head came; its log is still being read
 	default:
 		return since >= ackRetrySilent // no head came: it was not received
 	}
@@ -65,7 +69,6 @@ type intent struct {
 	bytes  int64
 	queued time.Time // recorded ACKs signed at or after this count
 	sent   time.Time // zero: not sent yet
-	seq    int64     // seq of the head the last send named
 	wait   time.Duration
 	tries  int
 }
@@ -133,19 +136,19 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 	o := d.out
 	var due []intent
 	o.mu.Lock()
-	verified := int64(-1)
+	var verified time.Time
 	if v, ok := d.heads.Newest(); ok {
-		verified = v.Head.Seq
+		verified = time.UnixMilli(v.Head.Time)
 	}
+	applied := d.chain.AppliedSigned()
 	d.chain.Read(func(l *ledger.Ledger) {
-		applied := l.Applied()
 		for id, in := range o.want {
 			h := l.Holding(self, id)
 			if h != nil && h.State == in.state && bytes.Equal(h.Digest, in.digest) && h.AckTime >= in.queued.UnixMilli() {
 				delete(o.want, id)
 				continue
 			}
-			if AckDue(now, in.sent, in.seq, verified, applied, in.wait) {
+			if AckDue(now, in.sent, verified, applied, in.wait) {
 				due = append(due, *in)
 			}
 		}
@@ -187,7 +190,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 		o.mu.Lock()
 		for _, in := range chunk {
 			if cur, ok := o.want[in.shard]; ok && cur.queued.Equal(in.queued) {
-				cur.sent, cur.seq, cur.tries = now, head.Head.Seq, cur.tries+1
+				cur.sent, cur.tries = now, cur.tries+1
 				if cur.tries > 1 {
 					cur.wait = min(cur.wait*2, ackRetryMax)
 				}

@@ -296,7 +296,6 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 	defer tick.Stop()
 	acked := map[int64]time.Time{} // shard -> when its newest ACK was signed
 	var beat, sent time.Time       // the last heartbeat of every shard; the last send
-	var sentSeq int64              // seq of the head the last send named
 	wait := 5 * time.Second
 	for {
 		changed := f.Heads.Changed()
@@ -334,7 +333,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 				}
 			}
 			wait, kind = 5*time.Second, &f.acksFresh
-		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, sentSeq, v.Head.Seq, f.appliedSeq(), wait):
+		case f.recorded(mine, acked) || !follower.AckDue(time.Now(), sent, time.UnixMilli(v.Head.Time), f.chain.AppliedSigned(), wait):
 			continue
 		default:
 			send, wait = mine, min(2*wait, 2*time.Minute)
@@ -346,7 +345,7 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		sent, sentSeq = signed, v.Head.Seq
+		sent = signed
 		if kind != nil {
 			kind.Add(int64(len(send)))
 		}
@@ -364,12 +363,6 @@ func (f *LightFollower) ackLoop(ctx context.Context) error {
 		}
 		acked = kept
 	}
-}
-
-// appliedSeq is the seq of the newest head whose log the chain applied.
-func (f *LightFollower) appliedSeq() (seq int64) {
-	f.chain.Read(func(l *ledger.Ledger) { seq = l.Applied() })
-	return seq
 }
 
 // Heartbeat makes the node ACK every shard assigned to it now, as its
