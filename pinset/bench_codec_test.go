@@ -31,3 +31,15 @@ func BenchmarkDecodePinBindnode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodePinBindnode is the bindnode encoder that EncodePin's
+// hand-written one is held to (TestFastCodecMatchesBindnode).
+func BenchmarkEncodePinBindnode(b *testing.B) {
+	p := goldenPin()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeStrict(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
