@@ -388,7 +388,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	}
 	for range b.heads {
 		p0 := time.Now()
-		if _, err := b.client.Publish(ctx, true); err != nil {
+		if err := b.publish(ctx); err != nil {
 			return err
 		}
 		build = append(build, time.Since(p0))
@@ -500,6 +500,20 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 }
 
 // status asks the curator for its status, again after a dropped request.
+// publish forces a head, again after a dropped request: this process,
+// running every follower, can stall past the curator's 10-s limit for a
+// request header between connecting and writing, and the server then
+// closes the connection unread (EOF here); nothing was published.
+func (b *bench) publish(ctx context.Context) (err error) {
+	for range 3 {
+		if _, err = b.client.Publish(ctx, true); err == nil {
+			return nil
+		}
+		fmt.Printf("  publish: %v (trying again)\n", err)
+	}
+	return err
+}
+
 func (b *bench) status(ctx context.Context) (st curator.Status, err error) {
 	for range 5 {
 		if st, err = b.client.Status(ctx); err == nil {
