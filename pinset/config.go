@@ -31,8 +31,9 @@ type Config struct {
 	// commits any batch that outgrows it (MaxBatchDeltaSize). Blocks must
 	// stay well under the 2 MiB that bitswap peers accept. go-ds-crdt's
 	// O(keys²) re-measuring makes large deltas slow to build:
-	// BenchmarkAdd ingests 5.8k pins/s with 1 MiB deltas, 10.8k with
-	// 256 KiB ones (about 1,250 pins each), and no more with 128 KiB.
+	// BenchmarkAdd ingested 5.8k pins/s with 1 MiB deltas, 10.8k with
+	// 256 KiB ones (about 1,250 pins each), and no more with 128 KiB;
+	// 13.0k with 256 KiB since records skip bindnode (docs/scale.md).
 	MaxDeltaBytes int
 
 	// MaxBlockBytes is the largest CRDT block this replica accepts from the
