@@ -357,7 +357,10 @@ func TestHostileFlood(t *testing.T) {
 	curatorID := peer.ID(newest.Sig.Signer)
 	for _, v := range h.victims[1:] {
 		for _, r := range v.node.Rejections() {
-			if r.Author == curatorID {
+			// An older head that arrives after a newer one (heads here are
+			// published tens of milliseconds apart, and gossipsub validates
+			// concurrently) is rightly ignored: the follower has the newer.
+			if r.Author == curatorID && !strings.Contains(r.Reason, trust.ErrStaleSeq.Error()) {
 				t.Errorf("%s dropped %d of the curator's messages: %s", v.name, r.Count, r.Reason)
 			}
 		}
