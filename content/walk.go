@@ -148,12 +148,16 @@ func (w *walker) holds(key string) bool {
 // fail stops the walk with err unless it already stopped.
 func (w *walker) fail(err error) {
 	w.mu.Lock()
+	w.failLocked(err)
+	w.mu.Unlock()
+}
+
+func (w *walker) failLocked(err error) {
 	if w.err == nil && !w.stop {
 		w.err = err
 	}
 	w.stop = true
 	w.cond.Broadcast()
-	w.mu.Unlock()
 }
 
 // next takes a CID to visit; false means the walk is over.
@@ -261,14 +265,23 @@ func (w *walker) discoverLocked(links []cid.Cid) error {
 	return nil
 }
 
-// complete records c's size, queues its links and counts it done.
-func (w *walker) complete(c cid.Cid, size int64, links []cid.Cid) error {
+// complete records c's size, queues its links and counts it done. An
+// error (a limit) stops the walk before the lock is released: once busy
+// drops, a waiting worker that finds nothing queued ends the walk, and an
+// error recorded after that would be lost (the walk then succeeded over
+// its byte limit, about once in 100 runs of TestFetchLimits).
+func (w *walker) complete(c cid.Cid, size int64, links []cid.Cid) (err error) {
 	if w.guard != nil {
 		w.guard.RLock()
 		defer w.guard.RUnlock()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer func() {
+		if err != nil {
+			w.failLocked(err)
+		}
+	}()
 	w.busy--
 	w.cond.Broadcast()
 	if w.stop {
