@@ -32,7 +32,7 @@ import (
 // three times whenever heads, or reading their logs, took longer.
 const (
 	ackRetryFirst  = 5 * time.Second
-	ackLost        = 10 * time.Second
+	ackLost        = 5 * time.Second
 	ackRetrySilent = 30 * time.Second
 	ackRetryMax    = 2 * time.Minute
 )
