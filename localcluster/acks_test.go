@@ -15,6 +15,7 @@ import (
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/dag"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
@@ -142,7 +143,7 @@ func TestAcksAcceptedOnlyWhereTheyCanBeTrue(t *testing.T) {
 	cfg.ShardTarget = 4000
 	cfg.AckWindow = 3
 	cfg.Audit.Interval, cfg.Audit.Timeout, cfg.Audit.Grace = configs.Duration(time.Second), configs.Duration(time.Second), configs.Duration(2*time.Second)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 )
 
@@ -34,7 +35,7 @@ func auditedCluster(t *testing.T) (*localcluster.Cluster, cid.Cid) {
 	cfg.Audit.Samples = 4
 	cfg.Audit.Timeout = configs.Duration(2 * time.Second)
 	cfg.Audit.Grace = configs.Duration(3 * time.Second)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

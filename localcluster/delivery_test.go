@@ -13,6 +13,7 @@ import (
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 )
 
@@ -28,7 +29,7 @@ func TestAcksDeliveredPromptly(t *testing.T) {
 	cfg.HeadInterval = configs.Duration(300 * time.Millisecond)
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
 	cfg.ShardTarget = 64 << 10
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/publish"
@@ -83,7 +84,7 @@ func TestCuratorPublishesRecordToDHT(t *testing.T) {
 	cfg := configs.DefaultCurator()
 	cfg.HeadInterval = configs.Duration(200 * time.Millisecond)
 	cfg.DHT = configs.DHT{Mode: "server", ProtocolPrefix: dhtPrefix}
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestCuratorPublishesRecordToDHT(t *testing.T) {
 // TestDHTOffNoStatus: with the DHT off (the default) the status has no
 // DHT section.
 func TestDHTOffNoStatus(t *testing.T) {
-	c, err := localcluster.Start(context.Background(), localcluster.Options{Dir: t.TempDir(), Curator: configs.DefaultCurator()})
+	c, err := localcluster.Start(context.Background(), localcluster.Options{Dir: t.TempDir(), Curator: configs.DefaultCurator(), Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/kubo/kubotest"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/pinset"
@@ -40,7 +41,7 @@ func TestKuboFindsHolderByDHT(t *testing.T) {
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
 	cfg.HeadInterval = configs.Duration(time.Second)
 	cfg.DHT = lan
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pinfold/pinfold/content"
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/follower"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/kubo/kubotest"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/pinset"
@@ -37,7 +38,7 @@ func TestShardsInKubo(t *testing.T) {
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
 	cfg.ShardTarget = configs.Size(512 << 10)
 	cfg.HeadInterval = configs.Duration(time.Second)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pinfold/pinfold/configs"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -25,7 +26,7 @@ func TestLightFollowersVerifyEveryHead(t *testing.T) {
 	cfg := configs.DefaultCurator()
 	cfg.HeadInterval = configs.Duration(200 * time.Millisecond)
 	cfg.ShardTarget = 64 << 10
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/pinfold/pinfold/curator"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/pinset"
@@ -51,7 +52,7 @@ func startCluster(t *testing.T) *localcluster.Cluster {
 	t.Helper()
 	cfg := configs.DefaultCurator()
 	cfg.HeadInterval = configs.Duration(200 * time.Millisecond)
-	c, err := localcluster.Start(context.Background(), localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(context.Background(), localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,10 +57,12 @@ func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "f1 to get the new pins", caughtUpTo(f1, c, 110))
-	newest, _ := c.Curator.Heads().Newest()
 	if err := c.StopCurator(); err != nil {
 		t.Fatal(err)
 	}
+	// f1's head, not the curator's newest read before it stopped: the
+	// curator may publish once more (recording f1's ACKs) while stopping.
+	newest := f1.Daemon.Status().Head
 
 	// f2 comes back: it finds f1 and catches up from it.
 	began := time.Now()
@@ -70,7 +72,7 @@ func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "f2 to catch up from f1", func() bool {
 		s := f2.Daemon.Status()
-		return s.Head != nil && s.Head.CID == newest.CID.String() && s.Pinset.CaughtUp && s.Pinset.Pins == 110
+		return s.Head != nil && s.Head.CID == newest.CID && s.Pinset.CaughtUp && s.Pinset.Pins == 110
 	})
 	t.Logf("f2 caught up from f1 %s after its restart, with the curator gone", time.Since(began).Round(time.Millisecond))
 	s := f2.Daemon.Status()
@@ -139,6 +141,7 @@ func TestRecordFileWithOneMember(t *testing.T) {
 	if err := c.StopCurator(); err != nil {
 		t.Fatal(err)
 	}
+	f1Head := f1.Daemon.Status().Head // the curator may have published after newest while stopping
 	var boot []string
 	for _, a := range f1.Daemon.Node().Addrs() {
 		boot = append(boot, a.String())
@@ -150,8 +153,8 @@ func TestRecordFileWithOneMember(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "f3 to catch up from f1 with the record file", func() bool {
 		s := f3.Daemon.Status()
-		return s.Head != nil && s.Head.CID == newest.CID.String() && s.Pinset.CaughtUp && s.Pinset.Pins == 100 &&
-			s.Record != nil && s.Record.Seq == rec.Seq
+		return s.Head != nil && s.Head.CID == f1Head.CID && s.Pinset.CaughtUp && s.Pinset.Pins == 100 &&
+			s.Record != nil && s.Record.Seq >= rec.Seq
 	})
 	t.Logf("f3 caught up %s after it was opened, with a record file and one reachable member", time.Since(began).Round(time.Millisecond))
 }

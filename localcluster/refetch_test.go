@@ -18,6 +18,7 @@ import (
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 	"github.com/pinfold/pinfold/publish"
 	"github.com/pinfold/pinfold/trust"
@@ -89,7 +90,7 @@ func TestShardRefetchedWhenItChanges(t *testing.T) {
 	cfg.Audit.Samples = 2
 	cfg.Audit.Timeout = configs.Duration(2 * time.Second)
 	cfg.Audit.Grace = configs.Duration(3 * time.Second)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestNoACKBeforeThePinsetHoldsTheShard(t *testing.T) {
 	cfg := configs.DefaultCurator()
 	cfg.HeadInterval = configs.Duration(time.Hour) // one head once the member joins, then none
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestPlainInitTimings(t *testing.T) {
 	ctx := context.Background()
 	cfg := configs.DefaultCurator()
 	cfg.HeadInterval = configs.Duration(time.Second)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: t.TempDir(), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

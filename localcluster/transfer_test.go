@@ -12,6 +12,7 @@ import (
 
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/curator"
+	"github.com/pinfold/pinfold/internal/testlog"
 	"github.com/pinfold/pinfold/localcluster"
 )
 
@@ -39,7 +40,7 @@ func TestTransferThroughput(t *testing.T) {
 	cfg.ReplicationMin, cfg.ReplicationMax = 1, 1
 	cfg.ShardTarget = configs.Size(int64(mib+64) << 20)
 	cfg.HeadInterval = configs.Duration(200 * time.Millisecond)
-	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg})
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Curator: cfg, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

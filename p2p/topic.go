@@ -63,6 +63,7 @@ type gate struct {
 	rej      *rejections
 	in       *inbox
 	now      func() time.Time
+	self     peer.ID // our own messages pass the gate when we publish
 }
 
 // maxBuckets triggers a sweep of full (idle) buckets; forgetting a full
@@ -82,9 +83,16 @@ func (g *gate) check(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub
 		return pubsub.ValidationReject
 	}
 	if err := g.run(ctx, msg); err != nil {
-		g.rej.record(g.now(), g.topic, from, author(msg), err)
 		var ig ignored
-		if errors.As(err, &ig) {
+		isIgnore := errors.As(err, &ig)
+		if isIgnore && from == g.self {
+			// Our own message, not sent now (it names state our own
+			// validator has not taken in yet, say): the publisher gets
+			// the error and decides; nothing was refused from anyone.
+			return pubsub.ValidationIgnore
+		}
+		g.rej.record(g.now(), g.topic, from, author(msg), err)
+		if isIgnore {
 			return pubsub.ValidationIgnore
 		}
 		g.in.penalize(from, 1)
@@ -148,7 +156,7 @@ func (n *Node) registerGate(name string, validate Validator, opts []TopicOption)
 	for _, o := range opts {
 		o(&limits)
 	}
-	g := &gate{topic: name, limits: limits, validate: validate, rej: n.rej, in: n.inbox, now: n.now}
+	g := &gate{topic: name, limits: limits, validate: validate, rej: n.rej, in: n.inbox, now: n.now, self: n.host.ID()}
 	err := n.ps.RegisterTopicValidator(name, g.check, pubsub.WithValidatorTimeout(n.cfg.ValidateTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("register validator for %s: %w", name, err)
@@ -225,8 +233,9 @@ func (t *Topic) Name() string { return t.name }
 const meshWait = 2 * time.Second
 
 // Publish signs data and sends it to the topic. It runs our own validator
-// first (a rejection is recorded with our peer ID and Publish fails), but
-// not the rate limit. Data over the topic's size limit fails with
+// first (a rejection is recorded with our peer ID and Publish fails; an
+// ignore fails it too, unrecorded, and nothing is sent), but not the
+// rate limit. Data over the topic's size limit fails with
 // ErrTooLarge. Our own subscriptions receive the message too.
 //
 // When peers are subscribed but our mesh for the topic is still empty
