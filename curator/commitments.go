@@ -29,12 +29,13 @@ type ackTable struct {
 	mu     sync.Mutex
 	d      ds.Datastore
 	latest map[int64]map[peer.ID]dag.Ack
+	held   map[peer.ID]int64 // bytes of each member's newest stored ACKs, kept with latest
 }
 
 var acksPfx = ds.NewKey("/pinfold/curator/acks")
 
 func openAckTable(ctx context.Context, d ds.Datastore) (*ackTable, error) {
-	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}}
+	t := &ackTable{d: d, latest: map[int64]map[peer.ID]dag.Ack{}, held: map[peer.ID]int64{}}
 	res, err := d.Query(ctx, query.Query{Prefix: acksPfx.String()})
 	if err != nil {
 		return nil, fmt.Errorf("load acks: %w", err)
@@ -59,10 +60,21 @@ func (t *ackTable) putLocked(a dag.Ack) bool {
 		m = map[peer.ID]dag.Ack{}
 		t.latest[a.Shard] = m
 	}
-	if old, ok := m[peer.ID(a.Peer)]; ok && (old.Seq > a.Seq || (old.Seq == a.Seq && old.Time >= a.Time)) {
+	p := peer.ID(a.Peer)
+	old, ok := m[p]
+	if ok && (old.Seq > a.Seq || (old.Seq == a.Seq && old.Time >= a.Time)) {
 		return false
 	}
-	m[peer.ID(a.Peer)] = a
+	if ok && old.State == "stored" {
+		t.held[p] -= old.Bytes
+	}
+	if a.State == "stored" {
+		t.held[p] += a.Bytes
+	}
+	if t.held[p] == 0 {
+		delete(t.held, p)
+	}
+	m[p] = a
 	return true
 }
 
@@ -92,13 +104,7 @@ func (t *ackTable) seed(b *records.Book) {
 func (t *ackTable) heldBy(p peer.ID) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var n int64
-	for _, m := range t.latest {
-		if a, ok := m[p]; ok && a.State == "stored" {
-			n += a.Bytes
-		}
-	}
-	return n
+	return t.held[p]
 }
 
 func (t *ackTable) get(shard int64, p peer.ID) (dag.Ack, bool) {

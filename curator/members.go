@@ -66,13 +66,16 @@ type PledgePolicy struct {
 
 // check refuses a pledge over the maximum, and one larger than the free
 // space the member reports plus what it already holds for the cluster
-// (held): a member cannot be given what it says it has no room for.
-func (p PledgePolicy) check(o dag.Offer, held int64) error {
-	switch {
-	case o.Capacity > p.Max:
+// (held, asked only then: it adds up the member's stored ACKs): a member
+// cannot be given what it says it has no room for.
+func (p PledgePolicy) check(o dag.Offer, held func() int64) error {
+	if o.Capacity > p.Max {
 		return fmt.Errorf("%w: pledge of %d bytes is over the cluster's maximum of %d", ErrOfferRefused, o.Capacity, p.Max)
-	case o.Capacity > o.Free && o.Capacity-o.Free > held:
-		return fmt.Errorf("%w: pledge of %d bytes is more than the %d bytes free plus the %d bytes held", ErrOfferRefused, o.Capacity, o.Free, held)
+	}
+	if o.Capacity > o.Free {
+		if h := held(); o.Capacity-o.Free > h {
+			return fmt.Errorf("%w: pledge of %d bytes is more than the %d bytes free plus the %d bytes held", ErrOfferRefused, o.Capacity, o.Free, h)
+		}
 	}
 	return nil
 }
@@ -130,12 +133,20 @@ func (m *Members) saveLocked(ctx context.Context, id peer.ID) error {
 	return m.d.Put(ctx, membersPfx.ChildString(id.String()), b)
 }
 
-// Offer records a verified offer; held is what the member holds for the
-// cluster now (its current stored ACKs). It returns whether the registry
-// changed in a way the next head must show. An offer outside the pledge
-// policy is refused with an error wrapping ErrOfferRefused: only the
-// reason is kept, for `members ls`.
-func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.Time) (bool, error) {
+// Offer records a verified offer; held returns what the member holds for
+// the cluster now (its current stored ACKs). It returns whether the
+// registry changed in a way the next head must show. An offer outside the
+// pledge policy is refused with an error wrapping ErrOfferRefused: only
+// the reason is kept, for `members ls`.
+//
+// Every member offers every offer_interval, so an offer that changes
+// nothing costs O(1): held is asked only for a pledge over the free
+// space, and the nickname is checked against the other members only when
+// it is new for this member (the first to take a nickname keeps it, so a
+// member keeping the one it was accepted with needs no check). At 10,000
+// members the check on every offer took 0.5 ms of the curator's time an
+// offer (BenchmarkOffer).
+func (m *Members) Offer(ctx context.Context, o dag.Offer, held func() int64, now time.Time) (bool, error) {
 	id := peer.ID(o.Peer)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -144,7 +155,7 @@ func (m *Members) Offer(ctx context.Context, o dag.Offer, held int64, now time.T
 		return false, nil // a replay, or an older offer arriving late
 	}
 	err := m.pledge.check(o, held)
-	if err == nil {
+	if err == nil && (!ok || mi.Nickname != o.Nickname || mi.Refused != "" || mi.State == StateRemoved) {
 		err = m.nicknameFreeLocked(id, o.Nickname)
 	}
 	if err != nil {

@@ -41,7 +41,7 @@ func TestNicknamesUnique(t *testing.T) {
 	a, b := newPeer(t), newPeer(t)
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	offer := func(p peer.ID, nick string, at time.Time) error {
-		_, err := m.Offer(ctx, dag.Offer{Peer: []byte(p), Nickname: nick, Capacity: 1 << 30, Free: 1 << 32, Time: at.UnixMilli()}, 0, at)
+		_, err := m.Offer(ctx, dag.Offer{Peer: []byte(p), Nickname: nick, Capacity: 1 << 30, Free: 1 << 32, Time: at.UnixMilli()}, noneHeld, at)
 		return err
 	}
 	if err := offer(a, "alice", now); err != nil {
@@ -65,6 +65,17 @@ func TestNicknamesUnique(t *testing.T) {
 	if err := offer(b, "bob", now.Add(3*time.Second)); err != nil {
 		t.Fatalf("another nickname: %v", err)
 	}
+	// Renewing checks nothing against the others, but a change does: b
+	// cannot switch to a's nickname, and keeps its own.
+	if err := offer(b, "bob", now.Add(4*time.Second)); err != nil {
+		t.Fatalf("b's own nickname again: %v", err)
+	}
+	if err := offer(b, "alice", now.Add(5*time.Second)); !errors.Is(err, ErrOfferRefused) {
+		t.Fatalf("b switching to a's nickname: %v, want refused", err)
+	}
+	if err := offer(b, "bob", now.Add(6*time.Second)); err != nil {
+		t.Fatalf("b back to its own nickname after a refusal: %v", err)
+	}
 
 	// Past the TTL, a member that sent no offer is listed offline at once.
 	for _, mi := range m.ListAt(now.Add(2*time.Second + time.Minute + time.Millisecond)) {
@@ -74,6 +85,34 @@ func TestNicknamesUnique(t *testing.T) {
 		}
 		if mi.State != want {
 			t.Errorf("%s: state %s, want %s", mi.Nickname, mi.State, want)
+		}
+	}
+}
+
+func noneHeld() int64 { return 0 }
+
+// TestHeldBy: what a member holds follows its newest ACK of each shard:
+// a newer stored ACK replaces the older's bytes, a release takes them
+// away, an older ACK arriving late changes nothing.
+func TestHeldBy(t *testing.T) {
+	tab := &ackTable{latest: map[int64]map[peer.ID]dag.Ack{}, held: map[peer.ID]int64{}}
+	a, b := newPeer(t), newPeer(t)
+	steps := []struct {
+		ack       dag.Ack
+		heldA, hB int64
+	}{
+		{dag.Ack{Peer: []byte(a), Shard: 1, Seq: 1, State: "stored", Bytes: 100}, 100, 0},
+		{dag.Ack{Peer: []byte(a), Shard: 2, Seq: 1, State: "stored", Bytes: 50}, 150, 0},
+		{dag.Ack{Peer: []byte(b), Shard: 1, Seq: 1, State: "stored", Bytes: 100}, 150, 100},
+		{dag.Ack{Peer: []byte(a), Shard: 1, Seq: 2, State: "stored", Bytes: 120}, 170, 100},
+		{dag.Ack{Peer: []byte(a), Shard: 1, Seq: 1, Time: 9, State: "stored", Bytes: 999}, 170, 100}, // older: ignored
+		{dag.Ack{Peer: []byte(a), Shard: 2, Seq: 3, State: "released", Bytes: 50}, 120, 100},
+		{dag.Ack{Peer: []byte(b), Shard: 1, Seq: 3, State: "released"}, 120, 0},
+	}
+	for i, s := range steps {
+		tab.putLocked(s.ack)
+		if ga, gb := tab.heldBy(a), tab.heldBy(b); ga != s.heldA || gb != s.hB {
+			t.Fatalf("step %d: held a %d b %d, want %d %d", i, ga, gb, s.heldA, s.hB)
 		}
 	}
 }

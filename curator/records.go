@@ -15,8 +15,8 @@ import (
 
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
+	"github.com/pinfold/pinfold/records"
 	"github.com/pinfold/pinfold/store"
-	"github.com/pinfold/pinfold/trust"
 )
 
 func (d *Daemon) readOffers(ctx context.Context) error {
@@ -30,11 +30,12 @@ func (d *Daemon) readOffers(ctx context.Context) error {
 		if err != nil {
 			return ctx.Err()
 		}
-		so, err := trust.VerifyOffer(d.rules.Cluster, m.Data) // validated; decode again
+		so, err := records.VerifiedOffer(d.rules.Cluster, m)
 		if err != nil {
 			continue
 		}
-		changed, err := d.members.Offer(ctx, so.Offer, d.ackTab.heldBy(peer.ID(so.Offer.Peer)), d.now())
+		held := func() int64 { return d.ackTab.heldBy(peer.ID(so.Offer.Peer)) }
+		changed, err := d.members.Offer(ctx, so.Offer, held, d.now())
 		if errors.Is(err, ErrOfferRefused) {
 			d.offerRefused(m.ReceivedFrom, err)
 			continue
@@ -59,7 +60,7 @@ func (d *Daemon) readAcks(ctx context.Context) error {
 		if err != nil {
 			return ctx.Err()
 		}
-		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
+		batch, err := d.book.VerifiedBatch(m)
 		if err != nil {
 			continue
 		}

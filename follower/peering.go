@@ -16,15 +16,20 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pinfold/pinfold/dag"
-	"github.com/pinfold/pinfold/trust"
+	"github.com/pinfold/pinfold/records"
 )
 
 // Peering: a follower keeps connections to a bounded set of other members
 // (p2p.Config.KeepMembers), so that followers exchange heads, the pinset
 // and content among themselves when no curator is reachable. Members'
-// addresses come from their signed offers, which every follower receives
-// on the offers topic; they are only used to dial (see p2p.SetMembers),
-// never to trust anyone. Only members of the newest planned head are
+// addresses come from the cluster DHT (on by default): the node looks a
+// kept member up when it dials it (p2p.SetMembers). Only with the cluster
+// DHT off does a follower read the offers topic for the addresses in
+// members' signed offers: subscribed to it, a follower receives and
+// relays every member's offer, which at 10,000 members is 500 messages a
+// second to each (docs/scale.md), where only curators need them.
+// Addresses, from either, are only used to dial, never to trust anyone.
+// Only members of the newest planned head are
 // kept; the holders of this follower's own shards (the peers it fetches
 // from and serves) come first, then the other live members, then those
 // the head marks offline, each group in an order that differs from one
@@ -150,11 +155,15 @@ func rankMembers(self peer.ID, cs []peerCandidate) []peer.ID {
 }
 
 // readOffers records the addresses in the offers other members publish,
-// until ctx ends. The topic's validator checked each offer's signature
-// and that its signer published it.
+// until ctx ends, when the cluster DHT is off (with it, it returns at
+// once and never subscribes). The topic's validator checked each offer's
+// signature and that its signer published it.
 func (d *Daemon) readOffers(ctx context.Context) error {
+	if d.node.ClusterDHTEnabled() {
+		return nil
+	}
 	return readTopic(ctx, d.offers, func(m *pubsub.Message) {
-		so, err := trust.VerifyOffer(d.rules.Cluster, m.Data) // validated; decode again
+		so, err := records.VerifiedOffer(d.rules.Cluster, m)
 		if err == nil && peer.ID(so.Offer.Peer) != d.l.ID {
 			d.memberAddrs.add(so.Offer)
 		}
@@ -193,7 +202,8 @@ const (
 )
 
 // setMembers ranks the members of the newest plan and gives the node
-// those with addresses from an offer.
+// the first of them, with the addresses of their offers where known (the
+// node looks the others up in the cluster DHT, or skips them without it).
 func (d *Daemon) setMembers() {
 	s := d.shards
 	s.mu.Lock()
@@ -219,9 +229,7 @@ func (d *Daemon) setMembers() {
 	}
 	var list []peer.AddrInfo
 	for _, id := range rankMembers(d.l.ID, cs) {
-		if addrs := d.memberAddrs.get(id); len(addrs) > 0 {
-			list = append(list, peer.AddrInfo{ID: id, Addrs: addrs})
-		}
+		list = append(list, peer.AddrInfo{ID: id, Addrs: d.memberAddrs.get(id)})
 	}
 	d.node.SetMembers(list)
 }

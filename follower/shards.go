@@ -530,7 +530,7 @@ func (s *shards) ackedHoldersLocked(id int64) int {
 
 func (d *Daemon) readAcks(ctx context.Context) error {
 	return readTopic(ctx, d.acks, func(m *pubsub.Message) {
-		batch, err := d.book.VerifyBatch(m.Data, m.GetFrom()) // validated; decode again
+		batch, err := d.book.VerifiedBatch(m)
 		if err != nil {
 			return
 		}

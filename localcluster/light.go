@@ -52,8 +52,10 @@ type LightOptions struct {
 // LightFollower is a follower node that does everything a follower does
 // with heads, offers and ACKs, with the same code, and nothing with
 // content. It runs a real libp2p host (gossipsub, bitswap) on 127.0.0.1,
-// subscribes to the heads, offers and ACK topics with the follower's
-// validators, verifies heads with headsync (signature, chain, trust set),
+// joins the heads, offers and ACK topics with the follower's validators
+// (it publishes offers and ACKs without subscribing: like a follower with
+// the cluster DHT on, it reads no offers; unlike a follower, it does not
+// read or relay other members' ACKs), verifies heads with headsync (signature, chain, trust set),
 // reads each head's members, shards and allocation over bitswap to
 // compute its assignment (assign.Plan), follows the ACK window and the
 // chain's log (records.Window, chainlog), signs an offer every

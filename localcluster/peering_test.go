@@ -17,7 +17,7 @@ import (
 )
 
 // TestFollowersCatchUpWithoutCurator: followers keep connections to each
-// other (addresses from their signed offers), so with the curator killed
+// other (addresses from the cluster DHT), so with the curator killed
 // a new pin already in the pinset reaches a follower that was offline
 // when it was added, from the other follower, and so does content only
 // the other follower holds; and the status of the
@@ -45,9 +45,24 @@ func TestFollowersCatchUpWithoutCurator(t *testing.T) {
 		t.Fatalf("f1's status says no curator is reachable while the curator runs: %+v", s.Pinset)
 	}
 	id2 := f2.Daemon.Node().ID()
-	waitFor(t, 30*time.Second, "f1 to keep a connection to f2, from f2's offer", func() bool {
+	waitFor(t, 30*time.Second, "f1 to keep a connection to f2, found in the cluster DHT", func() bool {
 		return f1.Daemon.Node().ConnectedTo(id2) && slicesHas(f1.Daemon.Node().Members(), id2)
 	})
+	// Followers publish offers but do not subscribe to them (with the
+	// cluster DHT on they need no one's addresses from them), so they do
+	// not receive and relay every member's offer: the curator sees no
+	// follower on the offers topic, and still has both followers' offers.
+	ps := c.Curator.Node().PubSub()
+	for _, topic := range ps.GetTopics() {
+		if strings.HasSuffix(topic, "/offers") {
+			if peers := ps.ListPeers(topic); len(peers) != 0 {
+				t.Fatalf("peers subscribed to the offers topic, as the curator sees them: %v; want none", peers)
+			}
+		}
+	}
+	if st := c.Curator.Status(); st.Members != 2 {
+		t.Fatalf("the curator admitted %d members from their offers, want 2", st.Members)
+	}
 
 	// f2 goes offline; the curator adds pins; f1 gets them; the curator dies.
 	if err := c.StopFollower("f2"); err != nil {

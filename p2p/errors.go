@@ -32,6 +32,10 @@ var (
 	// rejected. It is read again once its blame decays.
 	ErrGraylisted = errors.New("p2p: peer graylisted")
 
+	// errNoAddrs: a kept member to dial has no known address, and the
+	// cluster DHT (if any) found none.
+	errNoAddrs = errors.New("p2p: no address known, none found in the cluster dht")
+
 	// ErrValidatorPanic replaces a panic raised by a topic validator; the
 	// message is rejected and the process keeps running.
 	ErrValidatorPanic = errors.New("p2p: validator panicked")

@@ -1,7 +1,10 @@
 package p2p
 
 import (
+	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -35,8 +38,10 @@ func (m *members) get() []peer.AddrInfo {
 // peer drops the address, ourselves, bootstrap peers
 // (kept anyway, with their configured addresses) and duplicates are
 // skipped, each peer keeps at most maxAddrsPerPeer usable addresses (TCP
-// or QUIC on a specific IP, see usableAddrs), peers without one are
-// skipped, and at most Config.KeepMembers are kept.
+// or QUIC on a specific IP, see usableAddrs), and at most
+// Config.KeepMembers are kept. A peer without a usable address is kept
+// when the cluster DHT runs: its addresses are looked up there when it is
+// dialled (see dialMember); without the cluster DHT it is skipped.
 //
 // Run dials kept members that are not connected whatever the number of
 // connections, with backoff (see Config.KeepReconnectMax), and the
@@ -55,7 +60,7 @@ func (n *Node) SetMembers(list []peer.AddrInfo) int {
 			continue
 		}
 		addrs := usableAddrs(transportAddrs(ai))
-		if len(addrs) == 0 {
+		if len(addrs) == 0 && n.cdht == nil {
 			continue
 		}
 		seen[ai.ID] = true
@@ -97,3 +102,46 @@ func transportAddrs(ai peer.AddrInfo) []ma.Multiaddr {
 // Members returns the members the node keeps connections to, as
 // SetMembers kept them.
 func (n *Node) Members() []peer.AddrInfo { return n.members.get() }
+
+// dialMember connects to a kept member: at the addresses it came with or
+// the peerstore's (from an earlier connection), then, if that fails and
+// the cluster DHT runs, at what the DHT finds for it (kad-dht's peer
+// routing: the DHT servers closest to it answer with the addresses they
+// know it by). With the DHT, the first try gets half of ctx's time, so a
+// stale address that hangs leaves time for the lookup. Like an offer's,
+// the DHT's answer is a claim, filtered the same way and only used to
+// dial: the connection's handshake proves the peer's identity.
+func (n *Node) dialMember(ctx context.Context, ai peer.AddrInfo) error {
+	err := errNoAddrs
+	addrs := usableAddrs(ai.Addrs)
+	if len(addrs) == 0 {
+		addrs = usableAddrs(n.host.Peerstore().Addrs(ai.ID))
+	}
+	if len(addrs) > 0 {
+		first := ctx
+		if dl, ok := ctx.Deadline(); ok && n.cdht != nil {
+			var cancel context.CancelFunc
+			first, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+			defer cancel()
+		}
+		if err = n.host.Connect(first, peer.AddrInfo{ID: ai.ID, Addrs: addrs}); err == nil || n.cdht == nil {
+			return err
+		}
+	}
+	if n.cdht == nil {
+		return fmt.Errorf("member %s: %w", ai.ID, err)
+	}
+	found, ferr := n.cdht.FindPeer(ctx, ai.ID)
+	if ferr != nil {
+		return fmt.Errorf("member %s: %w; cluster dht: %w", ai.ID, err, ferr)
+	}
+	if addrs = usableAddrs(transportAddrs(found)); len(addrs) == 0 {
+		return fmt.Errorf("member %s: %w; the cluster dht knows no usable address", ai.ID, err)
+	}
+	n.memberLookups.Add(1)
+	return n.host.Connect(ctx, peer.AddrInfo{ID: ai.ID, Addrs: addrs})
+}
+
+// MemberLookups returns how many times a kept member's addresses were
+// found in the cluster DHT and dialled.
+func (n *Node) MemberLookups() uint64 { return n.memberLookups.Load() }

@@ -1,7 +1,10 @@
 package p2p
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
@@ -126,4 +129,43 @@ func TestKeptPeerRedialledDespiteSwarmBackoff(t *testing.T) {
 	cfgA.PeersFile = "" // A must not dial B itself
 	a2 := start(t, "A again", testKey(t, 50), cfgA)
 	waitFor(t, "B to reconnect to A within the swarm's backoff", func() bool { return b.ConnectedTo(a2.ID()) })
+}
+
+// TestMemberFoundInClusterDHT: a member handed over without addresses is
+// kept and dialled when the cluster DHT runs, its addresses looked up
+// there through a third peer both know (as followers know their
+// curator); without the cluster DHT such a member is not kept at all.
+func TestMemberFoundInClusterDHT(t *testing.T) {
+	t.Parallel()
+	_, m, n := clusterDHTTrio(t, 60)
+	if kept := n.SetMembers([]peer.AddrInfo{{ID: m.ID()}}); kept != 1 {
+		t.Fatalf("SetMembers kept %d members without addresses, want 1 (the cluster DHT finds them)", kept)
+	}
+	waitFor(t, "n to keep a connection to the member", func() bool { return n.ConnectedTo(m.ID()) })
+
+	// kad-dht connects the peers of a small DHT to each other by itself
+	// and fills their peerstores, so the lookup is checked on its own:
+	// with no connection and no address known, dialMember must find the
+	// member in the DHT. kad-dht may reconnect them between the two
+	// steps; a few tries leave that no room.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for try := 0; try < 5 && n.MemberLookups() == 0; try++ {
+		_ = n.Host().Network().ClosePeer(m.ID())
+		n.Host().Peerstore().ClearAddrs(m.ID())
+		if err := n.dialMember(ctx, peer.AddrInfo{ID: m.ID()}); err != nil {
+			t.Fatalf("dial the member with no address known: %v", err)
+		}
+	}
+	if got := n.MemberLookups(); got < 1 {
+		t.Fatalf("MemberLookups = %d after 5 dials with no address known: the cluster DHT lookup never ran", got)
+	}
+
+	plain := start(t, "plain", testKey(t, 63), testConfig(t.TempDir()))
+	if kept := plain.SetMembers([]peer.AddrInfo{{ID: m.ID()}}); kept != 0 {
+		t.Fatalf("without a cluster DHT, SetMembers kept %d members without addresses, want 0", kept)
+	}
+	if err := plain.dialMember(ctx, peer.AddrInfo{ID: m.ID()}); !errors.Is(err, errNoAddrs) {
+		t.Fatalf("without a cluster DHT or an address, dialMember = %v, want errNoAddrs", err)
+	}
 }

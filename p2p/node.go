@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -72,6 +73,8 @@ type Node struct {
 	bootstrap []peer.AddrInfo // merged by ID, without ourselves
 	mem       *memory         // nil when Config.PeersFile is ""
 	members   *members        // kept cluster members (SetMembers)
+
+	memberLookups atomic.Uint64 // members' addresses found in the cluster DHT
 
 	mu      sync.Mutex
 	running bool

@@ -229,6 +229,9 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 	return out, nil
 }
 
+// ClusterDHTEnabled reports whether the node runs the cluster DHT.
+func (n *Node) ClusterDHTEnabled() bool { return n.cdht != nil }
+
 // ClusterDHTPeers returns how many peers are in the cluster DHT's routing
 // table (0 when it is off).
 func (n *Node) ClusterDHTPeers() int {

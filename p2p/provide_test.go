@@ -26,6 +26,20 @@ func clusterDHTConfig(t testing.TB, peers ...*running) Config {
 	return cfg
 }
 
+// clusterDHTTrio starts a hub and two peers bootstrapped to it, all
+// cluster DHT servers (keys from seed on), and waits until their routing
+// tables hold each other.
+func clusterDHTTrio(t *testing.T, seed uint64) (hub, x, y *running) {
+	t.Helper()
+	hub = start(t, "hub", testKey(t, seed), clusterDHTConfig(t))
+	x = start(t, "x", testKey(t, seed+1), clusterDHTConfig(t, hub))
+	y = start(t, "y", testKey(t, seed+2), clusterDHTConfig(t, hub))
+	waitFor(t, "cluster DHT routing tables", func() bool {
+		return hub.ClusterDHTPeers() == 2 && x.ClusterDHTPeers() >= 1 && y.ClusterDHTPeers() >= 1
+	})
+	return hub, x, y
+}
+
 func rawCID(t testing.TB, i int) cid.Cid {
 	t.Helper()
 	h, err := multihash.Sum(fmt.Appendf(nil, "root %d", i), multihash.SHA2_256, -1)
@@ -40,12 +54,7 @@ func rawCID(t testing.TB, i int) cid.Cid {
 // the third peer, and a CID the holder does not announce finds nobody.
 func TestProvideFindsHolder(t *testing.T) {
 	t.Parallel()
-	a := start(t, "a", testKey(t, 201), clusterDHTConfig(t))
-	holder := start(t, "holder", testKey(t, 202), clusterDHTConfig(t, a))
-	asker := start(t, "asker", testKey(t, 203), clusterDHTConfig(t, a))
-	waitFor(t, "cluster DHT routing tables", func() bool {
-		return a.ClusterDHTPeers() == 2 && holder.ClusterDHTPeers() >= 1 && asker.ClusterDHTPeers() >= 1
-	})
+	_, holder, asker := clusterDHTTrio(t, 201)
 	if !holder.Providing() || holder.DHTEnabled() {
 		t.Fatalf("Providing %v DHTEnabled %v; want the cluster DHT only", holder.Providing(), holder.DHTEnabled())
 	}

@@ -237,7 +237,9 @@ func (r *runner) syncMembers() {
 			}
 		}
 		if !t.bootstrap {
-			t.info = ai
+			if len(ai.Addrs) > 0 || t.info.ID == "" {
+				t.info = ai
+			} // else keep the addresses remembered for it
 			t.member = true
 		}
 	}
@@ -417,10 +419,15 @@ func (r *runner) dial(t *target) {
 			sw.Backoff().Clear(t.info.ID)
 		}
 	}
+	member := t.member && !t.bootstrap
 	go func() {
 		defer r.dials.Done()
 		ctx, cancel := context.WithTimeout(r.ctx, timeout)
 		defer cancel()
+		if member {
+			r.results <- dialResult{id: info.ID, err: r.n.dialMember(ctx, info)}
+			return
+		}
 		r.results <- dialResult{id: info.ID, err: r.n.host.Connect(ctx, info)}
 	}()
 }

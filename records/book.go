@@ -178,8 +178,20 @@ func (b *Book) AckValidator() p2p.Validator {
 		if fresh == 0 {
 			return p2p.Ignore(soft)
 		}
+		msg.ValidatorData = batch // readers take it from here (VerifiedBatch)
 		return nil
 	}
+}
+
+// VerifiedBatch returns the batch in msg, a message AckValidator
+// accepted: the one the validator verified and kept with the message, so
+// that a reader does not check every signature a second time; else (a
+// message that did not pass through it) it verifies msg itself.
+func (b *Book) VerifiedBatch(msg *pubsub.Message) (Batch, error) {
+	if batch, ok := msg.ValidatorData.(Batch); ok {
+		return batch, nil
+	}
+	return b.VerifyBatch(msg.Data, msg.GetFrom())
 }
 
 // Window returns the book's window of recent heads.

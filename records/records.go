@@ -7,6 +7,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/p2p"
 	"github.com/pinfold/pinfold/trust"
 )
@@ -22,8 +23,27 @@ func OfferValidator(cluster peer.ID) p2p.Validator {
 		if err != nil {
 			return err
 		}
-		return sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom())
+		if err := sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom()); err != nil {
+			return err
+		}
+		msg.ValidatorData = so // readers take it from here (VerifiedOffer)
+		return nil
 	}
+}
+
+// VerifiedOffer returns the offer in msg, a message OfferValidator
+// accepted: the one the validator verified and kept with the message, so
+// that a reader does not check the signature a second time; else (a
+// message that did not pass through it) it verifies msg itself.
+func VerifiedOffer(cluster peer.ID, msg *pubsub.Message) (dag.SignedOffer, error) {
+	if so, ok := msg.ValidatorData.(dag.SignedOffer); ok {
+		return so, nil
+	}
+	so, err := trust.VerifyOffer(cluster, msg.Data)
+	if err != nil {
+		return dag.SignedOffer{}, err
+	}
+	return so, sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom())
 }
 
 func sameAuthor(what string, signer, author peer.ID) error {
