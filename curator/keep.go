@@ -20,12 +20,14 @@ import (
 // member is pinned to it, so it keeps the shard until a new holder is
 // proven. Shards whose content this curator stores itself need no such
 // pin: the curator is their established holder. Overrides are recomputed
-// for every head; none carries over.
-func (d *Daemon) keepEstablished(ctx context.Context, members []dag.Member, shards []dag.Shard, alloc dag.Allocation) []dag.Override {
+// for every head; none carries over. It also returns the plan without
+// overrides (nil if it cannot be computed): when no override is needed,
+// that is the head's plan, and the head need not compute it again.
+func (d *Daemon) keepEstablished(ctx context.Context, members []dag.Member, shards []dag.Shard, alloc dag.Allocation) ([]dag.Override, *allocation.Plan) {
 	alloc.Overrides = nil
 	plan, err := allocation.Compute(assign.Inputs{Members: members, Shards: shards, Allocation: alloc}.Input())
 	if err != nil {
-		return nil // the head's own check reports it
+		return nil, nil // the head's own check reports it
 	}
 	good := d.goodStanding(members)
 	var holdings map[int64][]ledger.Holding
@@ -42,7 +44,7 @@ func (d *Daemon) keepEstablished(ctx context.Context, members []dag.Member, shar
 	if len(out) > 0 {
 		d.log.Info("keeping established holders on shards whose new holders are unproven", "shards", len(out))
 	}
-	return out
+	return out, plan
 }
 
 // pinEstablished is the decision of keepEstablished, a pure function of

@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/headsync"
@@ -172,10 +173,13 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if v := d.l.Config.AllocationVersion; v != 0 {
 		alloc.AlgVer = int64(v) // the curators chose to move the cluster to v
 	}
-	alloc.Overrides = d.keepEstablished(ctx, members, shards, alloc)
-	plan, err := checkAllocates(seq, assign.Inputs{Members: members, Shards: shards, Allocation: alloc})
-	if err != nil {
-		return false, err
+	var plan *allocation.Plan
+	alloc.Overrides, plan = d.keepEstablished(ctx, members, shards, alloc)
+	if len(alloc.Overrides) > 0 || plan == nil {
+		// The overrides change the plan (or it failed): compute the head's.
+		if plan, err = checkAllocates(seq, assign.Inputs{Members: members, Shards: shards, Allocation: alloc}); err != nil {
+			return false, err
+		}
 	}
 	head := dag.Head{
 		Version: dag.Version,
