@@ -72,6 +72,8 @@ type Daemon struct {
 	pending     *ackLog
 	ackTab      *ackTable
 	plans       planCache
+	allocs      allocMemo // the allocation without overrides (keepEstablished)
+	overridden  allocMemo // with the overrides keepEstablished chose
 	shardClock  shardClock
 	statuses    shardStatuses
 	recent      recent

@@ -25,7 +25,7 @@ import (
 // that is the head's plan, and the head need not compute it again.
 func (d *Daemon) keepEstablished(ctx context.Context, members []dag.Member, shards []dag.Shard, alloc dag.Allocation) ([]dag.Override, *allocation.Plan) {
 	alloc.Overrides = nil
-	plan, err := allocation.Compute(assign.Inputs{Members: members, Shards: shards, Allocation: alloc}.Input())
+	plan, err := d.allocs.compute(assign.Inputs{Members: members, Shards: shards, Allocation: alloc}.Input())
 	if err != nil {
 		return nil, nil // the head's own check reports it
 	}

@@ -62,8 +62,8 @@ func (d *Daemon) nextParams(parent dag.AllocParams, members []dag.Member) dag.Al
 // checkAllocates computes the allocation of a head's inputs before the
 // head is signed, so that no head is published that no follower can
 // assign from. It returns the plan, which is the signed head's.
-func checkAllocates(seq int64, in assign.Inputs) (*allocation.Plan, error) {
-	p, err := allocation.Compute(in.Input())
+func checkAllocates(memo *allocMemo, seq int64, in assign.Inputs) (*allocation.Plan, error) {
+	p, err := memo.compute(in.Input())
 	if err != nil {
 		return nil, fmt.Errorf("%w: head seq %d: %w (check replication_min, replication_max, shard_target and allocation_version in the curator's config.json)",
 			ErrCannotAllocate, seq, err)

@@ -177,7 +177,7 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	alloc.Overrides, plan = d.keepEstablished(ctx, members, shards, alloc)
 	if len(alloc.Overrides) > 0 || plan == nil {
 		// The overrides change the plan (or it failed): compute the head's.
-		if plan, err = checkAllocates(seq, assign.Inputs{Members: members, Shards: shards, Allocation: alloc}); err != nil {
+		if plan, err = checkAllocates(&d.overridden, seq, assign.Inputs{Members: members, Shards: shards, Allocation: alloc}); err != nil {
 			return false, err
 		}
 	}
