@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -131,11 +132,24 @@ func (n *Node) dialMember(ctx context.Context, ai peer.AddrInfo) error {
 	if n.cdht == nil {
 		return fmt.Errorf("member %s: %w", ai.ID, err)
 	}
-	found, ferr := n.cdht.FindPeer(ctx, ai.ID)
-	if ferr != nil {
-		return fmt.Errorf("member %s: %w; cluster dht: %w", ai.ID, err, ferr)
+	connected := func() bool { return n.host.Network().Connectedness(ai.ID) == network.Connected }
+	if connected() {
+		return nil // it dialled us meanwhile
 	}
-	if addrs = usableAddrs(transportAddrs(found)); len(addrs) == 0 {
+	found, ferr := n.cdht.FindPeer(ctx, ai.ID)
+	if addrs = usableAddrs(transportAddrs(found)); ferr != nil || len(addrs) == 0 {
+		// kad-dht's query dials the peers it finds, the member too, and
+		// then answers with what the peerstore holds, which identify may
+		// not have filled yet; or the member dialled us meanwhile.
+		if connected() {
+			if ferr == nil {
+				n.memberLookups.Add(1)
+			}
+			return nil
+		}
+		if ferr != nil {
+			return fmt.Errorf("member %s: %w; cluster dht: %w", ai.ID, err, ferr)
+		}
 		return fmt.Errorf("member %s: %w; the cluster dht knows no usable address", ai.ID, err)
 	}
 	n.memberLookups.Add(1)
