@@ -1,6 +1,7 @@
 package curator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -47,12 +48,30 @@ type auditor struct {
 	runs map[auditKey]*auditRun
 	done map[auditKey]auditDone // results signed, maybe not in a head yet
 	busy map[peer.ID]bool       // holders with an attempt under way: one at a time each
-	sem  chan struct{}
-	wake chan struct{} // an attempt ended: more may start
-	wg   sync.WaitGroup
+	// noChallenge holds the copies no challenge could be built for (their
+	// ACK is of other content than the shard holds now), with the digest
+	// ACKed and when to try again: until then, or until the holder ACKs
+	// other content, they are not listed again at every tick.
+	noChallenge map[auditKey]skipped
+	sem         chan struct{}
+	wake        chan struct{} // an attempt ended: more may start
+	wg          sync.WaitGroup
 
 	stats auditStats
 }
+
+// skipped is a copy no challenge could be built for.
+type skipped struct {
+	digest []byte
+	until  time.Time
+}
+
+// noChallengeRetry is how long a copy whose ACK is of other content than
+// its shard holds waits before its challenge is built again: the shard's
+// listing (a badger iterator) was built at every tick for every such
+// copy, most of a quiet curator's CPU with 100 members whose ACKs named
+// content the shards no longer held.
+const noChallengeRetry = 10 * time.Second
 
 // auditStats are the counters shown in status.
 type auditStats struct {
@@ -71,7 +90,7 @@ type auditDone struct {
 }
 
 func newAuditor(concurrency int) *auditor {
-	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, busy: map[peer.ID]bool{},
+	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, busy: map[peer.ID]bool{}, noChallenge: map[auditKey]skipped{},
 		sem: make(chan struct{}, max(concurrency, 1)), wake: make(chan struct{}, 1)}
 }
 
@@ -123,6 +142,13 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 		return
 	}
 	a := d.audits
+	a.mu.Lock()
+	for k, sk := range a.noChallenge {
+		if !now.Before(sk.until) {
+			delete(a.noChallenge, k) // due again; copies gone meanwhile leave no entry behind
+		}
+	}
+	a.mu.Unlock()
 	for _, h := range holdings {
 		k := auditKey{peer.ID(h.Peer), h.Shard}
 		if h.State != ledger.Stored || !d.auditable(plan, k) {
@@ -158,11 +184,24 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 			continue
 		}
 		if !running {
+			a.mu.Lock()
+			sk, skip := a.noChallenge[k]
+			skip = skip && bytes.Equal(sk.digest, h.Digest) && now.Before(sk.until)
+			a.mu.Unlock()
+			if skip {
+				continue
+			}
 			ch, err := d.newChallenge(ctx, v, h)
 			if err != nil {
 				d.log.Debug("no audit", "holder", k.holder, "shard", k.shard, "err", err)
+				a.mu.Lock()
+				a.noChallenge[k] = skipped{digest: slices.Clone(h.Digest), until: now.Add(noChallengeRetry)}
+				a.mu.Unlock()
 				continue
 			}
+			a.mu.Lock()
+			delete(a.noChallenge, k)
+			a.mu.Unlock()
 			run = &auditRun{ch: ch, seq: v.Head.Seq, since: h.Since, started: now, next: now}
 			a.mu.Lock()
 			a.runs[k] = run

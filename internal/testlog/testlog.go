@@ -6,6 +6,7 @@ package testlog
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"strings"
@@ -30,7 +31,35 @@ func New(t testing.TB) *slog.Logger {
 			t.Logf("the newest %d log lines of the nodes under test:\n%s", Lines, r.String())
 		}
 	})
-	return slog.New(slog.NewTextHandler(r, opts))
+	return slog.New(quietPubsub{Handler: slog.NewTextHandler(r, opts)})
+}
+
+// quietPubsub drops the debug records of loggers tagged subsystem=pubsub:
+// gossipsub traces every RPC sent and received at debug level, which
+// would fill the buffer with them and cost the nodes under test the
+// formatting (a 20-node test timed out in CI with them on).
+type quietPubsub struct {
+	slog.Handler
+	quiet bool
+}
+
+func (h quietPubsub) Enabled(ctx context.Context, l slog.Level) bool {
+	if h.quiet && l < slog.LevelInfo {
+		return false
+	}
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h quietPubsub) WithAttrs(attrs []slog.Attr) slog.Handler {
+	quiet := h.quiet
+	for _, a := range attrs {
+		quiet = quiet || (a.Key == "subsystem" && a.Value.String() == "pubsub")
+	}
+	return quietPubsub{Handler: h.Handler.WithAttrs(attrs), quiet: quiet}
+}
+
+func (h quietPubsub) WithGroup(name string) slog.Handler {
+	return quietPubsub{Handler: h.Handler.WithGroup(name), quiet: h.quiet}
 }
 
 // ring keeps the newest lines written to it. Safe for concurrent use.

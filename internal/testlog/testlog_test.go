@@ -2,6 +2,7 @@ package testlog
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -19,5 +20,20 @@ func TestRingKeepsNewest(t *testing.T) {
 	}
 	if got, want := r.String(), strings.Join([]string{"line 2", "line 3", "line 4"}, "\n"); got != want {
 		t.Fatalf("after wrapping: %q, want %q", got, want)
+	}
+}
+
+// TestQuietPubsub: debug records of a logger tagged subsystem=pubsub are
+// dropped; its warnings, and other loggers' debug records, are kept.
+func TestQuietPubsub(t *testing.T) {
+	r := &ring{lines: make([]string, 10)}
+	log := slog.New(quietPubsub{Handler: slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	ps := log.With("node", "a").With("subsystem", "pubsub")
+	ps.Debug("sent")
+	ps.Warn("rejected")
+	log.With("subsystem", "heads").Debug("asked")
+	got := r.String()
+	if strings.Contains(got, "msg=sent") || !strings.Contains(got, "msg=rejected") || !strings.Contains(got, "msg=asked") {
+		t.Fatalf("logged:\n%s", got)
 	}
 }
