@@ -44,6 +44,12 @@ const waitTimeout = 30 * time.Second
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	waitWithin(t, waitTimeout, what, cond)
+}
+
+// waitWithin is waitFor with its own deadline.
+func waitWithin(t testing.TB, waitTimeout time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
