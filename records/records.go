@@ -19,11 +19,8 @@ const MaxSize = 8 << 10
 // published them (the gossipsub author, not the forwarding peer).
 func OfferValidator(cluster peer.ID) p2p.Validator {
 	return func(_ context.Context, msg *pubsub.Message) error {
-		so, err := trust.VerifyOffer(cluster, msg.Data)
+		so, err := verifyOffer(cluster, msg)
 		if err != nil {
-			return err
-		}
-		if err := sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom()); err != nil {
 			return err
 		}
 		msg.ValidatorData = so // readers take it from here (VerifiedOffer)
@@ -39,11 +36,20 @@ func VerifiedOffer(cluster peer.ID, msg *pubsub.Message) (dag.SignedOffer, error
 	if so, ok := msg.ValidatorData.(dag.SignedOffer); ok {
 		return so, nil
 	}
+	return verifyOffer(cluster, msg)
+}
+
+// verifyOffer verifies the offer in msg for cluster, signed by msg's
+// gossipsub author.
+func verifyOffer(cluster peer.ID, msg *pubsub.Message) (dag.SignedOffer, error) {
 	so, err := trust.VerifyOffer(cluster, msg.Data)
 	if err != nil {
 		return dag.SignedOffer{}, err
 	}
-	return so, sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom())
+	if err := sameAuthor("offer", peer.ID(so.Offer.Peer), msg.GetFrom()); err != nil {
+		return dag.SignedOffer{}, err
+	}
+	return so, nil
 }
 
 func sameAuthor(what string, signer, author peer.ID) error {
