@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/allocation"
@@ -53,9 +54,17 @@ type auditor struct {
 	// ACKed and when to try again: until then, or until the holder ACKs
 	// other content, they are not listed again at every tick.
 	noChallenge map[auditKey]skipped
-	sem         chan struct{}
-	wake        chan struct{} // an attempt ended: more may start
-	wg          sync.WaitGroup
+	// ended holds the copies whose attempt ended since the loop last
+	// looked: they go back into the queue at their next due time.
+	ended []auditKey
+	sem   chan struct{}
+	wake  chan struct{} // an attempt ended: more may start
+	wg    sync.WaitGroup
+
+	// queue and what it was built from: owned by the audit loop.
+	queue       auditQueue
+	builtLedger cid.Cid
+	builtPlan   *allocation.Plan
 
 	stats auditStats
 }
@@ -121,66 +130,65 @@ func auditTick(interval time.Duration) time.Duration {
 // startDueAudits starts an attempt for every copy that is due: a stored
 // ACK a signed head records, of the shard's present content, whose newest
 // audit is older than the ACK or than the interval, and every retry whose
-// time has come.
+// time has come. Copies are taken from the queue in order of their due
+// time; the queue is rebuilt when a head changed the ledger or the plan.
 func (d *Daemon) startDueAudits(ctx context.Context) {
 	v, ok := d.heads.Newest()
 	if !ok {
 		return
 	}
-	cfg := d.l.Config.Audit
-	now := d.now()
-	var holdings []ledger.Holding
-	d.chain.Read(func(l *ledger.Ledger) {
-		l.Each(func(h ledger.Holding) {
-			if h.State == ledger.Stored {
-				holdings = append(holdings, h)
-			}
-		})
-	})
 	plan, _, err := d.plan(ctx)
 	if err != nil {
 		return
 	}
 	a := d.audits
+	now := d.now()
+	if applied := d.chain.Applied(); !applied.Equals(a.builtLedger) || plan != a.builtPlan {
+		d.rebuildAuditQueue(plan, now)
+		a.builtLedger, a.builtPlan = applied, plan
+	}
 	a.mu.Lock()
-	for k, sk := range a.noChallenge {
-		if !now.Before(sk.until) {
-			delete(a.noChallenge, k) // due again; copies gone meanwhile leave no entry behind
+	ended := a.ended
+	a.ended = nil
+	a.mu.Unlock()
+	for _, k := range ended {
+		if h, ok := d.holding(k); ok {
+			a.mu.Lock()
+			due, queue := a.dueAt(h, k, d.auditInterval())
+			a.mu.Unlock()
+			if queue {
+				a.queue.push(k, due)
+			}
 		}
 	}
-	a.mu.Unlock()
-	for _, h := range holdings {
-		k := auditKey{peer.ID(h.Peer), h.Shard}
-		if h.State != ledger.Stored || !d.auditable(plan, k) {
+	for {
+		k, ok := a.queue.popDue(now)
+		if !ok {
+			return
+		}
+		h, held := d.holding(k)
+		if !held || h.State != ledger.Stored || !d.auditable(plan, k) {
 			a.mu.Lock()
 			if run, ok := a.runs[k]; ok && !run.active {
 				delete(a.runs, k) // released or moved: nothing left to ask
 			}
 			a.mu.Unlock()
-			continue
+			continue // queued again if a head brings it back
 		}
 		a.mu.Lock()
 		if a.busy[k.holder] { // holders answer one challenge at a time
 			a.mu.Unlock()
+			a.queue.push(k, now.Add(auditTick(d.auditInterval())))
 			continue
 		}
+		due, queue := a.dueAt(h, k, d.auditInterval())
 		run, running := a.runs[k]
-		due := false
-		switch {
-		case running:
-			due = !run.active && !now.Before(run.next)
-		default:
-			last := time.UnixMilli(h.AuditTime)
-			done, signed := a.done[k]
-			if signed && done.at.After(last) {
-				last = done.at
-			}
-			// A commitment no audit covers yet is audited at once.
-			fresh := h.Audited <= h.Since && (!signed || done.since != h.Since)
-			due = fresh || now.Sub(last) >= jittered(time.Duration(cfg.Interval), h.Peer, h.Shard, last)
-		}
 		a.mu.Unlock()
-		if !due {
+		if !queue {
+			continue // under way: its end queues it again
+		}
+		if due.After(now) {
+			a.queue.push(k, due)
 			continue
 		}
 		if !running {
@@ -189,6 +197,7 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 			skip = skip && bytes.Equal(sk.digest, h.Digest) && now.Before(sk.until)
 			a.mu.Unlock()
 			if skip {
+				a.queue.push(k, sk.until)
 				continue
 			}
 			ch, err := d.newChallenge(ctx, v, h)
@@ -197,20 +206,20 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 				a.mu.Lock()
 				a.noChallenge[k] = skipped{digest: slices.Clone(h.Digest), until: now.Add(noChallengeRetry)}
 				a.mu.Unlock()
+				a.queue.push(k, now.Add(noChallengeRetry))
 				continue
 			}
-			a.mu.Lock()
-			delete(a.noChallenge, k)
-			a.mu.Unlock()
 			run = &auditRun{ch: ch, seq: v.Head.Seq, since: h.Since, started: now, next: now}
 			a.mu.Lock()
+			delete(a.noChallenge, k)
 			a.runs[k] = run
 			a.mu.Unlock()
 		}
 		select {
 		case a.sem <- struct{}{}:
 		default:
-			return // at the concurrency limit: the next tick goes on
+			a.queue.push(k, now)
+			return // at the concurrency limit: an attempt's end wakes the loop
 		}
 		a.mu.Lock()
 		run.active = true
@@ -224,6 +233,7 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 			d.attempt(ctx, k, run)
 			a.mu.Lock()
 			delete(a.busy, k.holder)
+			a.ended = append(a.ended, k)
 			a.mu.Unlock()
 			<-a.sem
 			select {
@@ -233,6 +243,81 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 		}()
 	}
 }
+
+// rebuildAuditQueue queues every stored, auditable copy of the ledger at
+// its due time, drops the retries of copies that are gone, and forgets
+// skipped copies whose wait is over.
+func (d *Daemon) rebuildAuditQueue(plan *allocation.Plan, now time.Time) {
+	var holdings []ledger.Holding
+	d.chain.Read(func(l *ledger.Ledger) {
+		l.Each(func(h ledger.Holding) {
+			if h.State == ledger.Stored {
+				holdings = append(holdings, h)
+			}
+		})
+	})
+	a := d.audits
+	a.queue.reset()
+	live := make(map[auditKey]struct{}, len(holdings))
+	interval := d.auditInterval()
+	for _, h := range holdings {
+		k := auditKey{peer.ID(h.Peer), h.Shard}
+		if !d.auditable(plan, k) {
+			continue
+		}
+		live[k] = struct{}{}
+		a.mu.Lock()
+		due, queue := a.dueAt(h, k, interval)
+		a.mu.Unlock()
+		if queue {
+			a.queue.push(k, due)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, run := range a.runs {
+		if _, ok := live[k]; !ok && !run.active {
+			delete(a.runs, k) // released or moved: nothing left to ask
+		}
+	}
+	for k, sk := range a.noChallenge {
+		if !now.Before(sk.until) {
+			delete(a.noChallenge, k) // due again; copies gone meanwhile leave no entry behind
+		}
+	}
+}
+
+// dueAt is when h's copy is next due: the retry time of an audit in
+// progress; at once for a commitment no audit covers yet; else the newest
+// audit (recorded, or signed here and not recorded yet) plus the
+// interval, jittered. queue is false while an attempt is under way (its
+// end queues the copy again). The caller holds a.mu.
+func (a *auditor) dueAt(h ledger.Holding, k auditKey, interval time.Duration) (due time.Time, queue bool) {
+	if run, ok := a.runs[k]; ok {
+		return run.next, !run.active
+	}
+	last := time.UnixMilli(h.AuditTime)
+	done, signed := a.done[k]
+	if signed && done.at.After(last) {
+		last = done.at
+	}
+	if h.Audited <= h.Since && (!signed || done.since != h.Since) {
+		return time.Time{}, true // a commitment no audit covers yet is audited at once
+	}
+	return last.Add(jittered(interval, h.Peer, h.Shard, last)), true
+}
+
+// holding returns the ledger's record of k's copy.
+func (d *Daemon) holding(k auditKey) (h ledger.Holding, ok bool) {
+	d.chain.Read(func(l *ledger.Ledger) {
+		if p := l.Holding(string(k.holder), k.shard); p != nil {
+			h, ok = *p, true
+		}
+	})
+	return h, ok
+}
+
+func (d *Daemon) auditInterval() time.Duration { return time.Duration(d.l.Config.Audit.Interval) }
 
 // auditable reports whether k's copy is one to audit now: its holder is
 // assigned the shard by the newest plan and has not sent a release of it
@@ -251,19 +336,27 @@ func (d *Daemon) auditable(plan *allocation.Plan, k auditKey) bool {
 // jittered spreads audits of one interval over ±10 %, by a hash of the
 // copy and of its last audit time, so they do not come in bursts.
 func jittered(interval time.Duration, holder string, shard int64, last time.Time) time.Duration {
-	h := fnv64(fmt.Sprintf("%s/%d/%d", holder, shard, last.UnixMilli()))
 	spread := int64(interval / 5)
 	if spread <= 0 {
 		return interval
 	}
+	h := fnv64(holder, uint64(shard), uint64(last.UnixMilli()))
 	return interval - interval/10 + time.Duration(int64(h%uint64(spread)))
 }
 
-func fnv64(s string) uint64 {
+// fnv64 is FNV-1a over s and the little-endian bytes of each word.
+func fnv64(s string, words ...uint64) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= 1099511628211
+	}
+	for _, w := range words {
+		for range 8 {
+			h ^= w & 0xff
+			h *= 1099511628211
+			w >>= 8
+		}
 	}
 	return h
 }
