@@ -80,9 +80,9 @@ func TestChurnDiskMeasure(t *testing.T) {
 		if err := st.CollectGarbage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		after = dirSize(t, dir)
-		t.Logf("%s: %d live pins; disk %d MiB, after value-log GC %d MiB (%.0f B per live pin)",
-			name, live, before>>20, after>>20, float64(after)/float64(live))
+		after, byExt := dirSizes(t, dir)
+		t.Logf("%s: %d live pins; disk %d MiB, after value-log GC %d MiB (%.0f B per live pin): tables %d MiB, value log %d MiB, write-ahead logs %d MiB",
+			name, live, before>>20, after>>20, float64(after)/float64(live), byExt[".sst"]>>20, byExt[".vlog"]>>20, byExt[".mem"]>>20)
 		return before, after
 	}
 	_, churned := run("churned", []step{{true, 0, n}, {false, 0, n * 9 / 10}, {true, n, n * 3 / 2}})
@@ -92,8 +92,16 @@ func TestChurnDiskMeasure(t *testing.T) {
 
 // dirSize is the disk space the files under dir take.
 func dirSize(t *testing.T, dir string) int64 {
+	total, _ := dirSizes(t, dir)
+	return total
+}
+
+// dirSizes is dirSize with the space by file extension (badger's .sst
+// tables, .vlog value log, .mem write-ahead logs).
+func dirSizes(t *testing.T, dir string) (int64, map[string]int64) {
 	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	byExt := map[string]int64{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -101,15 +109,16 @@ func dirSize(t *testing.T, dir string) int64 {
 		if err != nil {
 			return err
 		}
+		size := info.Size()
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512 // allocated, as du counts: badger's open files are sparse
-		} else {
-			total += info.Size()
+			size = st.Blocks * 512 // allocated, as du counts: badger's open files are sparse
 		}
+		total += size
+		byExt[filepath.Ext(path)] += size
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return total
+	return total, byExt
 }
