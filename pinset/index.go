@@ -331,20 +331,30 @@ func (x *index) flushLocked(ctx context.Context) error {
 // putHook is go-ds-crdt's PutHook: key k now has value v (not yet
 // persisted by go-ds-crdt when this runs).
 func (x *index) putHook(k string, v []byte) {
+	// A record that decodes and matches its key proves the key canonical
+	// (decodeEntry), so the key's CID is parsed only when it does not:
+	// this hook runs for every pin merged, on go-ds-crdt's merge path.
+	p, derr := decodeEntry(k, v)
+	var shard int64
+	var ck string
+	var kerr error
+	if derr == nil {
+		shard, ck, kerr = splitKey(k)
+	} else {
+		shard, ck, kerr = parseKey(k)
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.applied++
-	shard, ck, err := parseKey(k)
-	if err != nil {
+	if kerr != nil {
 		x.malformed++
-		x.log.Warn("pinset: CRDT key outside the layout", "key", k, "err", err)
+		x.log.Warn("pinset: CRDT key outside the layout", "key", k, "err", kerr)
 		return
 	}
-	p, err := decodeEntry(k, v)
-	present := err == nil
+	present := derr == nil
 	if !present {
 		x.malformed++
-		x.log.Warn("pinset: malformed pin record in CRDT; ignored", "key", k, "err", err)
+		x.log.Warn("pinset: malformed pin record in CRDT; ignored", "key", k, "err", derr)
 	}
 	if err := x.setLocked(context.Background(), ck, shard, p.Size, present); err != nil {
 		x.log.Error("pinset: index update failed; will rebuild at next open", "key", k, "err", err)
