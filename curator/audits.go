@@ -61,10 +61,12 @@ type auditor struct {
 	wake  chan struct{} // an attempt ended: more may start
 	wg    sync.WaitGroup
 
-	// queue and what it was built from: owned by the audit loop.
+	// queue and what it was built from, and the due copies waiting for
+	// their holder's attempt to end: owned by the audit loop.
 	queue       auditQueue
 	builtLedger cid.Cid
 	builtPlan   *allocation.Plan
+	parked      map[peer.ID][]auditKey
 
 	stats auditStats
 }
@@ -99,7 +101,7 @@ type auditDone struct {
 }
 
 func newAuditor(concurrency int) *auditor {
-	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, busy: map[peer.ID]bool{}, noChallenge: map[auditKey]skipped{},
+	return &auditor{runs: map[auditKey]*auditRun{}, done: map[auditKey]auditDone{}, busy: map[peer.ID]bool{}, noChallenge: map[auditKey]skipped{}, parked: map[peer.ID][]auditKey{},
 		sem: make(chan struct{}, max(concurrency, 1)), wake: make(chan struct{}, 1)}
 }
 
@@ -152,6 +154,10 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 	a.ended = nil
 	a.mu.Unlock()
 	for _, k := range ended {
+		for _, w := range a.parked[k.holder] { // the holder is free again
+			a.queue.push(w, now)
+		}
+		delete(a.parked, k.holder)
 		if h, ok := d.holding(k); ok {
 			a.mu.Lock()
 			due, queue := a.dueAt(h, k, d.auditInterval())
@@ -178,7 +184,7 @@ func (d *Daemon) startDueAudits(ctx context.Context) {
 		a.mu.Lock()
 		if a.busy[k.holder] { // holders answer one challenge at a time
 			a.mu.Unlock()
-			a.queue.push(k, now.Add(auditTick(d.auditInterval())))
+			a.parked[k.holder] = append(a.parked[k.holder], k) // queued again when its attempt ends
 			continue
 		}
 		due, queue := a.dueAt(h, k, d.auditInterval())
@@ -258,6 +264,7 @@ func (d *Daemon) rebuildAuditQueue(plan *allocation.Plan, now time.Time) {
 	})
 	a := d.audits
 	a.queue.reset()
+	clear(a.parked)
 	live := make(map[auditKey]struct{}, len(holdings))
 	interval := d.auditInterval()
 	for _, h := range holdings {
