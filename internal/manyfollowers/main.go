@@ -435,6 +435,15 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	if len(fromSigned) > 0 {
 		fmt.Printf("head signed -> verified: p50 %s p99 %s max %s\n",
 			pct(fromSigned, 50), pct(fromSigned, 99), fromSigned[len(fromSigned)-1].Round(time.Millisecond))
+		within := 0
+		for _, d := range fromSigned {
+			if d < 2*time.Second {
+				within++
+			}
+		}
+		fmt.Printf("  spread: p10 %s p25 %s p75 %s p90 %s p95 %s; within 2 s: %d of %d (%.1f %%)\n",
+			pct(fromSigned, 10), pct(fromSigned, 25), pct(fromSigned, 75), pct(fromSigned, 90), pct(fromSigned, 95),
+			within, len(fromSigned), 100*float64(within)/float64(len(fromSigned)))
 	}
 
 	// A new pin changes the pinset and the allocation: only the holders
