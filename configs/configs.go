@@ -521,9 +521,25 @@ type Follower struct {
 	// DiskGuard keeps a disk filled by another program from crashing the
 	// follower: badger's logs allocated ahead, a reserve of free space,
 	// fetching paused while the disk is full (docs/operations.md, "A full
-	// disk"). It takes about 400 MiB of the disk. Default: on.
+	// disk"). It takes about 350 MiB of the disk. Default: on.
 	DiskGuard bool `json:"disk_guard"`
+	// Memory is a soft limit on the follower's heap (Go's memory limit,
+	// which covers badger's memtables, caches and table builders): near
+	// it the garbage collector runs more often, trading CPU for memory; it
+	// never fails an allocation. "0" sets none. `follow run --memory` and
+	// the GOMEMLIMIT variable override it for one run. Default: 160MiB.
+	Memory Size `json:"memory"`
 }
+
+// MinMemory is the least soft memory limit a daemon takes: below it the
+// garbage collector would run without pause for a daemon's fixed needs
+// (badger's memtables, caches and table builders, see package store).
+const MinMemory = 64 << 20
+
+// DefaultFollowerMemory is a follower's soft memory limit by default: a
+// fresh follower syncing 1,000,000 pins stays under 200 MiB of anonymous
+// memory with it (docs/scale.md).
+const DefaultFollowerMemory = 160 << 20
 
 // DefaultFollower returns the configuration of a real deployment. It
 // listens on port 4051, not the curator's 4050, so that a curator and a
@@ -542,6 +558,7 @@ func DefaultFollower() Follower {
 		ClusterDHT:       DefaultClusterDHT(),
 		NAT:              DefaultFollowerNAT(),
 		DiskGuard:        true,
+		Memory:           DefaultFollowerMemory,
 	}
 }
 
@@ -593,6 +610,9 @@ func (f *Follower) Validate() error {
 	}
 	if err := f.MaxDownload.ValidateLimit("follower.max_download"); err != nil {
 		return err
+	}
+	if f.Memory != 0 && f.Memory < MinMemory {
+		return invalid("follower.memory", "is %s; want 0 (no limit) or at least %s", f.Memory, Size(MinMemory))
 	}
 	return f.DHT.validate("follower.dht")
 }

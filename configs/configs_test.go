@@ -162,6 +162,23 @@ func TestFollowerValidate(t *testing.T) {
 	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "follower.fetch_concurrency") {
 		t.Fatalf("zero concurrency: got %v", err)
 	}
+	for _, m := range []Size{0, MinMemory, DefaultFollowerMemory, 4 << 30} {
+		f = DefaultFollower()
+		f.Memory = m
+		if err := f.Validate(); err != nil {
+			t.Fatalf("memory %s rejected: %v", m, err)
+		}
+	}
+	f = DefaultFollower()
+	f.Memory = MinMemory - 1
+	if err := f.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "follower.memory") {
+		t.Fatalf("memory under %s: got %v", Size(MinMemory), err)
+	}
+	// A config.json written before the field existed gets the default.
+	old := DefaultFollower()
+	if err := json.Unmarshal([]byte(`{"storage":"80%"}`), &old); err != nil || old.Memory != DefaultFollowerMemory {
+		t.Fatalf("config without memory: %v, memory %s", err, old.Memory)
+	}
 }
 
 func TestDHTConfigJSON(t *testing.T) {

@@ -11,7 +11,7 @@ import "strings"
 // allocate raises SIGBUS, which kills the process. So a daemon keeps:
 //
 //   - every mapped log fully allocated (see MappedLog, MappedLogSize): a
-//     .mem file is 2 × memTableSize (16 MiB), the value log being written
+//     .mem file is 2 × memTableSize (8 MiB), the value log being written
 //     2 × valueLogFileSize (128 MiB, cut back to what it holds when badger
 //     moves to the next), DISCARD 1 MiB and doubling;
 //   - a reserve of DiskReserve bytes of free space, for what badger writes
@@ -37,8 +37,8 @@ const (
 	discardBytes = 2 << 20
 
 	// DiskReserve is the free space a daemon keeps for badger to finish
-	// its work in after it stops adding data: 24 + 16 + 128 + 61 + 2 MiB
-	// = 231 MiB with the settings above.
+	// its work in after it stops adding data: 12 + 8 + 128 + 41 + 2 MiB
+	// = 191 MiB with the settings above.
 	DiskReserve = flushBytes + walBytes + vlogBytes + compactionBytes + discardBytes
 
 	// LargeValue is the size from which a value goes to the value log

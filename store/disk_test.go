@@ -4,9 +4,9 @@ import "testing"
 
 func TestDiskReserve(t *testing.T) {
 	const mib = 1 << 20
-	// 3 memtables of 8 MiB flushed, a WAL of 16 MiB, a value log of
-	// 128 MiB, compactions of 5 × 8 + 10 + 11 × 1 MiB, DISCARD doubling.
-	if want := int64((24 + 16 + 128 + 61 + 2) * mib); DiskReserve != want {
+	// 3 memtables of 4 MiB flushed, a WAL of 8 MiB, a value log of
+	// 128 MiB, compactions of 5 × 4 + 10 + 11 × 1 MiB, DISCARD doubling.
+	if want := int64((12 + 8 + 128 + 41 + 2) * mib); DiskReserve != want {
 		t.Fatalf("DiskReserve = %d MiB, want %d MiB", DiskReserve/mib, want/mib)
 	}
 	for _, c := range []struct {
@@ -14,7 +14,7 @@ func TestDiskReserve(t *testing.T) {
 		log  bool
 		size int64
 	}{
-		{"00001.mem", true, 16 * mib},
+		{"00001.mem", true, 8 * mib},
 		{"000003.vlog", true, 128 * mib},
 		{"DISCARD", true, 1 * mib},
 		{"000012.sst", false, 0},

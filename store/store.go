@@ -6,8 +6,13 @@
 // memory a daemon needs whatever its pinset size (measured at 1M pins, see
 // docs/scale.md):
 //
-//   - memtables: memTables × memTableSize = 3 × 8 MiB. Writes land in the
-//     active one; full ones wait for their flush to level 0.
+//   - memtables: memTables × memTableSize = 3 × 4 MiB. Writes land in the
+//     active one; full ones wait for their flush to level 0. The flush
+//     builds the level-0 table in memory from an allocator that starts at
+//     2 MiB and doubles (2 + 4 MiB holds a 4 MiB memtable's table, where
+//     8 MiB memtables needed 2 + 4 + 8), and badger keeps up to eight used
+//     allocators, at the size they grew to, for its next builders: so the
+//     memtable size sets most of the builders' memory (docs/scale.md).
 //   - block cache: 16 MiB of uncompressed table blocks, for reads.
 //   - index cache: 16 MiB of table indexes and bloom filters. Without it
 //     badger keeps every table's index in memory, which grows with the store.
@@ -46,7 +51,7 @@ import (
 )
 
 const (
-	memTableSize        = 8 << 20
+	memTableSize        = 4 << 20
 	memTables           = 3
 	blockCacheSize      = 16 << 20
 	indexCacheSize      = 16 << 20

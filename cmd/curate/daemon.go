@@ -31,7 +31,7 @@ the other curate commands use (config.json: api, default 127.0.0.1:9650).`,
 			if err != nil {
 				return usageError{err}
 			}
-			if err := cmdline.SetMemoryLimit(memory, logger); err != nil {
+			if err := cmdline.SetMemoryLimit(memory, 0, logger); err != nil {
 				return usageError{err}
 			}
 			d, err := curator.OpenDaemon(cmd.Context(), curatorHome(g), curator.DaemonOptions{

@@ -74,14 +74,14 @@ pinset, send signed offers with the pledge, and serve a control API on
 					return usageError{err}
 				}
 			}
-			if err := cmdline.SetMemoryLimit(memory, logger); err != nil {
-				return usageError{err}
-			}
 			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI, Pprof: pprof})
 			if err != nil {
 				return err
 			}
 			defer d.Close()
+			if err := cmdline.SetMemoryLimit(memory, d.Config().Memory, logger); err != nil {
+				return usageError{err}
+			}
 			if draw {
 				return runWithDashboard(cmd.Context(), g, name, dashboardLogPath(home), d)
 			}
@@ -94,7 +94,7 @@ pinset, send signed offers with the pledge, and serve a control API on
 	cmd.Flags().StringVar(&ipfsAPI, "ipfs-api", "", "store content in this kubo daemon (its RPC API, e.g. http://127.0.0.1:5001) for this run, overriding config.json's ipfs_api")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
 	cmd.Flags().BoolVar(&pprof, "pprof", false, "serve the runtime profiles under /debug/pprof/ on the control API (metrics are always at /metrics)")
-	cmd.Flags().StringVar(&memory, "memory", "", `soft limit on the follower's heap, e.g. 160MiB for a small machine: the garbage collector works harder near it, so syncing is slower (see docs/scale.md; default: GOMEMLIMIT, else none)`)
+	cmd.Flags().StringVar(&memory, "memory", "", `soft limit on the follower's heap for this run, e.g. 256MiB, or 0 for none: the garbage collector works harder near it (see docs/scale.md; default: GOMEMLIMIT, else config.json's memory, 160MiB unless changed)`)
 	limits.add(cmd)
 	cmd.Flags().BoolVar(&dashboard, "dashboard", false, "draw the dashboard while running (logs go to follow.log in the data folder; q stops the follower)")
 	return cmd

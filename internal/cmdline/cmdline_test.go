@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pinfold/pinfold/configs"
 )
 
 func TestDescribe(t *testing.T) {
@@ -110,27 +113,34 @@ func TestSetMemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const before = 1 << 40 // the limit each case starts from
 	for _, tc := range []struct {
-		text string
-		want int64 // the limit after; 0: an error, limit unchanged
+		text     string
+		fallback configs.Size
+		env      string // GOMEMLIMIT
+		want     int64  // the limit after; 0: an error, limit unchanged
 	}{
-		{"", prev},
-		{"256MiB", 256 << 20},
-		{"1GiB", 1 << 30},
-		{"10MiB", 0},
-		{"lots", 0},
-		{"-5MiB", 0},
+		{"", 0, "", math.MaxInt64},                 // nothing set: no limit
+		{"", 160 << 20, "", 160 << 20},             // config.json's memory
+		{"", 160 << 20, "300MiB", before},          // GOMEMLIMIT, as the runtime read it
+		{"256MiB", 160 << 20, "300MiB", 256 << 20}, // the flag wins
+		{"0", 160 << 20, "", math.MaxInt64},        // the flag removes the limit
+		{"1GiB", 0, "", 1 << 30},
+		{"10MiB", 160 << 20, "", 0},
+		{"lots", 0, "", 0},
+		{"-5MiB", 0, "", 0},
 	} {
-		debug.SetMemoryLimit(prev)
-		err := SetMemoryLimit(tc.text, log)
+		t.Setenv("GOMEMLIMIT", tc.env)
+		debug.SetMemoryLimit(before)
+		err := SetMemoryLimit(tc.text, tc.fallback, log)
 		got := debug.SetMemoryLimit(-1)
 		switch {
 		case tc.want == 0 && err == nil:
 			t.Errorf("%q: no error", tc.text)
-		case tc.want == 0 && got != prev:
+		case tc.want == 0 && got != before:
 			t.Errorf("%q: limit changed to %d on error", tc.text, got)
 		case tc.want != 0 && (err != nil || got != tc.want):
-			t.Errorf("%q: limit %d err %v, want %d", tc.text, got, err, tc.want)
+			t.Errorf("%q, fallback %s, GOMEMLIMIT %q: limit %d err %v, want %d", tc.text, tc.fallback, tc.env, got, err, tc.want)
 		}
 	}
 }
