@@ -463,6 +463,10 @@ func (n *Node) Rejections() []Rejection { return n.rej.list() }
 // since New (see Rejection.Label).
 func (n *Node) RejectionCounts() map[string]uint64 { return n.rej.counts() }
 
+// DroppedRPCs returns how many outbound gossipsub RPCs were dropped
+// because a peer's send queue was full.
+func (n *Node) DroppedRPCs() uint64 { return n.rej.dropped.Load() }
+
 // BitswapTraffic returns the content bytes bitswap received and sent
 // since the node started (0, 0 once closed).
 func (n *Node) BitswapTraffic() (received, sent uint64) {

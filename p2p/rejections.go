@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -59,6 +60,11 @@ type rejections struct {
 	mu      sync.Mutex
 	entries []Rejection // oldest first, at most limit
 	totals  map[string]uint64
+
+	// dropped counts outbound RPCs gossipsub dropped because a peer's
+	// send queue was full (messages and control alike).
+	dropped     atomic.Uint64
+	dropCounter prometheus.Counter // nil: metrics disabled
 }
 
 func newRejections(limit int, log *slog.Logger, reg prometheus.Registerer) (*rejections, error) {
@@ -84,7 +90,33 @@ func newRejections(limit int, log *slog.Logger, reg prometheus.Registerer) (*rej
 		c = existing // several nodes in one process share the series
 	}
 	r.counter = c
+	d := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "pinfold",
+		Subsystem: "p2p",
+		Name:      "pubsub_dropped_rpcs_total",
+		Help:      "Outbound gossipsub RPCs (messages and control) dropped because a peer's send queue was full.",
+	})
+	if err := reg.Register(d); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		existing, ok := are.ExistingCollector.(prometheus.Counter)
+		if !ok {
+			return nil, err
+		}
+		d = existing
+	}
+	r.dropCounter = d
 	return r, nil
+}
+
+// dropRPC records an outbound RPC gossipsub dropped.
+func (r *rejections) dropRPC() {
+	r.dropped.Add(1)
+	if r.dropCounter != nil {
+		r.dropCounter.Inc()
+	}
 }
 
 // label reduces err to a bounded reason class: the innermost error of its
@@ -225,7 +257,7 @@ func (tracer) DuplicateMessage(*pubsub.Message)         {}
 func (tracer) ThrottlePeer(peer.ID)                     {}
 func (tracer) RecvRPC(*pubsub.RPC)                      {}
 func (tracer) SendRPC(*pubsub.RPC, peer.ID)             {}
-func (tracer) DropRPC(*pubsub.RPC, peer.ID)             {}
+func (t tracer) DropRPC(*pubsub.RPC, peer.ID)           { t.rej.dropRPC() }
 
 // author returns the signed author of msg, or "" when it has none or it
 // does not parse.

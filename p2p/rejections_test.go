@@ -332,3 +332,37 @@ func TestInboxForgetsFullBuckets(t *testing.T) {
 		t.Errorf("inbox blames %d peers, want <= %d", len(in.blame), maxBlamed)
 	}
 }
+
+// TestDroppedRPCsCounted: gossipsub's DropRPC (a peer's send queue full)
+// reaches DroppedRPCs and pinfold_p2p_pubsub_dropped_rpcs_total, which
+// nodes on one registry share.
+func TestDroppedRPCsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r, err := newRejections(4, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := newRejections(4, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatalf("second registration: %v", err)
+	}
+	tracer{rej: r}.DropRPC(&pubsub.RPC{}, "")
+	tracer{rej: r}.DropRPC(&pubsub.RPC{}, "")
+	tracer{rej: r2}.DropRPC(&pubsub.RPC{}, "")
+	if r.dropped.Load() != 2 || r2.dropped.Load() != 1 {
+		t.Fatalf("dropped = %d and %d, want 2 and 1", r.dropped.Load(), r2.dropped.Load())
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got float64
+	for _, f := range families {
+		if f.GetName() == "pinfold_p2p_pubsub_dropped_rpcs_total" {
+			got = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got != 3 {
+		t.Fatalf("pinfold_p2p_pubsub_dropped_rpcs_total = %v, want 3", got)
+	}
+}

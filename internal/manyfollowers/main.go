@@ -180,6 +180,18 @@ func (b *bench) grow(ctx context.Context, n int) error {
 	}
 }
 
+// droppedRPCs is the outbound gossipsub RPCs the followers dropped for
+// full send queues, in all.
+func (b *bench) droppedRPCs() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n uint64
+	for _, f := range b.followers {
+		n += f.Node.DroppedRPCs()
+	}
+	return n
+}
+
 // reached returns, for each follower, the first time it had verified a
 // head of seq >= s (zero if it has not).
 func (b *bench) reached(s int64) []time.Time {
@@ -307,8 +319,8 @@ func (b *bench) lagging(st curator.Status) string {
 var settleFor = 3 * time.Minute
 
 type sample struct {
-	cpu, rss, heap float64
-	at             time.Time
+	cpu, rss, heap, dropped float64
+	at                      time.Time
 }
 
 // metrics reads the curator's process metrics from its /metrics.
@@ -341,6 +353,8 @@ func (b *bench) metrics(ctx context.Context) (sample, error) {
 			s.rss = v
 		case "go_memstats_heap_inuse_bytes":
 			s.heap = v
+		case "pinfold_p2p_pubsub_dropped_rpcs_total":
+			s.dropped = v
 		}
 	}
 	return s, sc.Err()
@@ -386,6 +400,7 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	if err != nil {
 		return err
 	}
+	fd0 := b.droppedRPCs()
 	for range b.heads {
 		p0 := time.Now()
 		if err := b.publish(ctx); err != nil {
@@ -422,7 +437,8 @@ func (b *bench) step(ctx context.Context, n int, nextPin *int, pinSize int64) er
 	}
 	slices.Sort(lat)
 	slices.Sort(build)
-	fmt.Printf("forced heads: curator CPU %.2f s per head (1 s pauses included)\n", (h1.cpu-h0.cpu)/float64(b.heads))
+	fmt.Printf("forced heads: curator CPU %.2f s per head (1 s pauses included); gossipsub RPCs dropped for full send queues: curator %.0f, followers %d\n",
+		(h1.cpu-h0.cpu)/float64(b.heads), h1.dropped-h0.dropped, b.droppedRPCs()-fd0)
 	if len(lat) == 0 {
 		return fmt.Errorf("no follower verified a forced head within 60 s")
 	}
