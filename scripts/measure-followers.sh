@@ -14,6 +14,7 @@
 # Ports 14120 (libp2p) and 14121 (API) must be free. WINDOW (default 60s),
 # HEADS (default 5), PINS, OFFER_INTERVAL (20s), ACK_INTERVAL (10m) tune it.
 # The curator serves pprof: go tool pprof http://127.0.0.1:14121/debug/pprof/profile
+# PPROF=127.0.0.1:14122 serves the followers' process's profiles too.
 set -euo pipefail
 steps=${1:-50,100,200}
 work=${WORK:-$(mktemp -d)}
@@ -39,5 +40,6 @@ for _ in $(seq 100); do curl -sf http://127.0.0.1:14121/metrics >/dev/null && br
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin/manyfollowers" -curator "$work/curate" -cluster "$work/cluster.json" -steps "$steps" \
 	-pins "${PINS:-2000}" -heads "${HEADS:-5}" -window "${WINDOW:-60s}" \
-	-settle "${SETTLE:-3m}" -offer-interval "${OFFER_INTERVAL:-20s}" -ack-interval "${ACK_INTERVAL:-10m}" 2>"$work/followers.log"
+	-settle "${SETTLE:-3m}" -offer-interval "${OFFER_INTERVAL:-20s}" -ack-interval "${ACK_INTERVAL:-10m}" \
+	${PPROF:+-pprof "$PPROF"} 2>"$work/followers.log"
 echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"

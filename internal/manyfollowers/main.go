@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	_ "net/http/pprof" // -pprof
 	"os"
 	"slices"
 	"strconv"
@@ -73,7 +74,17 @@ func run() error {
 	pins := flag.Int("pins", 2000, "pins added before the first step (64 MiB each unless -pin-size)")
 	pinSize := flag.Int64("pin-size", 64<<20, "claimed size of each pin, bytes")
 	flag.DurationVar(&settleFor, "settle", settleFor, "longest wait for a step's cluster to quiesce")
+	pprofAddr := flag.String("pprof", "", "serve this process's runtime profiles on this host:port (e.g. 127.0.0.1:14122)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		srv := &http.Server{Addr: *pprofAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { // lives as long as the process: a measurement tool's profile endpoint
+			if err := srv.ListenAndServe(); err != nil {
+				fmt.Fprintln(os.Stderr, "pprof:", err)
+			}
+		}()
+		defer srv.Close()
+	}
 	var steps []int
 	for _, s := range strings.Split(*stepsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
