@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -270,38 +269,14 @@ type MemberLoad struct {
 	Audits      ledger.Member `json:"audits"`
 }
 
-// planCache keeps the plan of the newest head; computing it is the costly
-// part of a status request.
-type planCache struct {
-	mu   sync.Mutex
-	head cid.Cid
-	plan *allocation.Plan
-	in   assign.Inputs
-}
-
-// set records the plan of head c, computed when c was built.
-func (pc *planCache) set(c cid.Cid, p *allocation.Plan, in assign.Inputs) {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	pc.head, pc.plan, pc.in = c, p, in
-}
-
+// plan returns the plan of the newest verified head, from the memo the
+// daemon's users of plans share (its status, audits and ACK window).
 func (d *Daemon) plan(ctx context.Context) (*allocation.Plan, assign.Inputs, error) {
 	v, ok := d.heads.Newest()
 	if !ok {
 		return nil, assign.Inputs{}, fmt.Errorf("no verified head yet")
 	}
-	d.plans.mu.Lock()
-	defer d.plans.mu.Unlock()
-	if d.plans.head.Equals(v.CID) {
-		return d.plans.plan, d.plans.in, nil
-	}
-	p, in, err := assign.Plan(ctx, d.store.DAG, v.Head)
-	if err != nil {
-		return nil, in, err
-	}
-	d.plans.head, d.plans.plan, d.plans.in = v.CID, p, in
-	return p, in, nil
+	return d.plans.Plan(ctx, d.store.DAG, v.CID, v.Head)
 }
 
 // HeadMembers returns how many members the newest head lists. Members

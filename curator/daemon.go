@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/configs"
@@ -71,9 +72,9 @@ type Daemon struct {
 	auditClient *audit.Client
 	pending     *ackLog
 	ackTab      *ackTable
-	plans       planCache
-	allocs      allocMemo // the allocation without overrides (keepEstablished)
-	overridden  allocMemo // with the overrides keepEstablished chose
+	plans       *assign.Memo // plans of the newest heads, shared by status, audits and the ACK window
+	allocs      allocMemo    // the allocation without overrides (keepEstablished)
+	overridden  allocMemo    // with the overrides keepEstablished chose
 	shardClock  shardClock
 	statuses    shardStatuses
 	recent      recent
@@ -203,6 +204,8 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 		return nil, err
 	}
 	d.window = records.NewWindow(l.Config.AckWindow)
+	d.plans = assign.NewMemo(4)
+	d.window.UsePlans(d.plans)
 	d.book = records.NewBook(d.rules.Cluster, d.window, d.log.With("subsystem", "acks"))
 	d.ackTab.seed(d.book)
 	if d.chain, err = chainlog.Open(ctx, d.store.Datastore, d.log.With("subsystem", "chainlog")); err != nil {

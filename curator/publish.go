@@ -243,11 +243,11 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	if err := d.writeRecordFile(); err != nil {
 		d.log.Error("write record file", "err", err)
 	}
+	alloc.Log = built.Log
+	d.plans.Put(dag.CID(data), plan, assign.Inputs{Members: members, Shards: shards, Allocation: alloc}) // before the window asks for it
 	if err := d.hnet.Announce(ctx); err != nil {
 		d.log.Warn("announce head", "err", err)
 	}
-	alloc.Log = built.Log
-	d.plans.set(dag.CID(data), plan, assign.Inputs{Members: members, Shards: shards, Allocation: alloc})
 	done := time.Now()
 	ms := func(a, b time.Time) int64 { return b.Sub(a).Milliseconds() }
 	d.log.Info("published head", "cid", dag.CID(data), "seq", seq, "pins", snap.Pins, "members", len(members), "log", len(entries),

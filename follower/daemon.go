@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/audit"
 	"github.com/pinfold/pinfold/chainlog"
 	"github.com/pinfold/pinfold/configs"
@@ -75,6 +76,7 @@ type Daemon struct {
 	acks    *p2p.Topic
 
 	window *records.Window   // recent heads an ACK may name
+	plans  *assign.Memo      // plans of the newest heads, shared by the window and the shards
 	book   *records.Book     // ACK acceptance
 	chain  *chainlog.Tracker // what signed heads record
 	out    *outbox           // own ACKs on their way into the chain
@@ -193,6 +195,8 @@ func OpenDaemon(ctx context.Context, home Home, opt DaemonOptions) (d *Daemon, e
 	// Followers publish on these topics; their validators check what
 	// others publish (and what we forward) all the same.
 	d.window = records.NewWindow(records.DefaultWindow)
+	d.plans = assign.NewMemo(4)
+	d.window.UsePlans(d.plans) // one computation of each head's plan for the window and the shards
 	d.book = records.NewBook(d.rules.Cluster, d.window, d.log.With("subsystem", "acks"))
 	d.out = newOutbox()
 	if d.chain, err = chainlog.Open(ctx, d.store.Datastore, d.log.With("subsystem", "chainlog")); err != nil {

@@ -246,7 +246,7 @@ func (d *Daemon) shardLoop(ctx context.Context) error {
 func (d *Daemon) replan(ctx context.Context, st *dag.Store, v trust.Verified) error {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	plan, in, err := assign.Plan(pctx, st, v.Head)
+	plan, in, err := d.plans.Plan(pctx, st, v.CID, v.Head)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,7 @@ type LightFollower struct {
 	offers *p2p.Topic
 	acks   *p2p.Topic
 	window *records.Window
+	plans  *assign.Memo
 	chain  *chainlog.Tracker
 
 	beatNow    chan struct{} // Heartbeat's request to ACK every shard now
@@ -155,6 +156,8 @@ func StartLight(ctx context.Context, opt LightOptions) (f *LightFollower, err er
 	}
 	f.Node.SpareFromPenalties(f.trusted) // as follower.Daemon does
 	f.window = records.NewWindow(records.DefaultWindow)
+	f.plans = assign.NewMemo(4)
+	f.window.UsePlans(f.plans) // as follower.Daemon does
 	book := records.NewBook(clusterID, f.window, f.log.With("subsystem", "acks"))
 	if f.chain, err = chainlog.Open(ctx, mem, f.log.With("subsystem", "chainlog")); err != nil {
 		return nil, err
@@ -405,7 +408,7 @@ func (f *LightFollower) recorded(mine []int64, acked map[int64]time.Time) bool {
 func (f *LightFollower) assignment(ctx context.Context, st *dag.Store, v trust.Verified) ([]int64, map[int64]int64, error) {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	plan, _, err := assign.Plan(pctx, st, v.Head)
+	plan, _, err := f.plans.Plan(pctx, st, v.CID, v.Head)
 	if err != nil {
 		return nil, nil, err
 	}

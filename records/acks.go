@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pinfold/pinfold/allocation"
+	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
 )
 
@@ -90,11 +91,21 @@ const DefaultWindow = 16
 type Window struct {
 	mu    sync.Mutex
 	n     int
-	heads []HeadView // ascending seq
+	heads []HeadView   // ascending seq
+	plans *assign.Memo // set by UsePlans; nil: each head's plan computed here
 }
 
 // NewWindow returns a window of the newest n heads (n >= 1).
 func NewWindow(n int) *Window { return &Window{n: max(n, 1)} }
+
+// UsePlans makes Follow take heads' plans from m, which the daemon's
+// other users of plans share, instead of computing its own. Call it
+// before Follow.
+func (w *Window) UsePlans(m *assign.Memo) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.plans = m
+}
 
 // Add inserts a verified head's view; the oldest heads beyond the window
 // size fall out. A head already present is replaced.

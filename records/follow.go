@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/assign"
 	"github.com/pinfold/pinfold/dag"
 	"github.com/pinfold/pinfold/trust"
@@ -46,8 +47,11 @@ func (w *Window) fill(ctx context.Context, st *dag.Store, c cid.Cid) error {
 		if w.Has(c) {
 			return nil
 		}
+		w.mu.Lock()
+		plans := w.plans
+		w.mu.Unlock()
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		v, parent, err := View(fctx, st, c)
+		v, parent, err := view(fctx, st, c, plans)
 		cancel()
 		if err != nil {
 			return err
@@ -64,11 +68,22 @@ func (w *Window) fill(ctx context.Context, st *dag.Store, c cid.Cid) error {
 // View reads head c through st and computes what ACKs naming it are
 // checked against. It also returns the head's parent link.
 func View(ctx context.Context, st *dag.Store, c cid.Cid) (HeadView, *cid.Cid, error) {
+	return view(ctx, st, c, nil)
+}
+
+// view is View with the plan from plans when it is not nil.
+func view(ctx context.Context, st *dag.Store, c cid.Cid, plans *assign.Memo) (HeadView, *cid.Cid, error) {
 	sh, err := st.SignedHead(ctx, c)
 	if err != nil {
 		return HeadView{}, nil, fmt.Errorf("read head %s: %w", c, err)
 	}
-	plan, in, err := assign.Plan(ctx, st, sh.Head)
+	var plan *allocation.Plan
+	var in assign.Inputs
+	if plans != nil {
+		plan, in, err = plans.Plan(ctx, st, c, sh.Head)
+	} else {
+		plan, in, err = assign.Plan(ctx, st, sh.Head)
+	}
 	if err != nil {
 		return HeadView{}, nil, fmt.Errorf("plan of head %s: %w", c, err)
 	}
