@@ -500,9 +500,6 @@ func (d *Daemon) catchUp(ctx context.Context, netDAG *dag.Store, v trust.Verifie
 	return d.pins.WaitFor(wctx, ps.CRDTHeads)
 }
 
-// Config returns the follower's configuration as loaded.
-func (d *Daemon) Config() configs.Follower { return d.l.Config }
-
 // Pledge returns the bytes pledged and the free bytes of the data disk.
 func (d *Daemon) Pledge() (pledged, free int64) {
 	var st syscall.Statfs_t

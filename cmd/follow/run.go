@@ -17,6 +17,7 @@ import (
 	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
+	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/follower"
 	"github.com/pinfold/pinfold/internal/cmdline"
 	"github.com/pinfold/pinfold/p2p"
@@ -74,14 +75,21 @@ pinset, send signed offers with the pledge, and serve a control API on
 					return usageError{err}
 				}
 			}
+			// The limit applies before the datastore opens: an index
+			// rebuild after a crash reads the whole pinset. A config that
+			// does not load leaves none; OpenDaemon then says why.
+			var configured configs.Size
+			if l, err := home.Load(); err == nil {
+				configured = l.Config.Memory
+			}
+			if err := cmdline.SetMemoryLimit(memory, configured, logger); err != nil {
+				return usageError{err}
+			}
 			d, err := follower.OpenDaemon(cmd.Context(), home, follower.DaemonOptions{Logger: logger, RecordFile: record, IPFSAPI: ipfsAPI, Pprof: pprof})
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			if err := cmdline.SetMemoryLimit(memory, d.Config().Memory, logger); err != nil {
-				return usageError{err}
-			}
 			if draw {
 				return runWithDashboard(cmd.Context(), g, name, dashboardLogPath(home), d)
 			}
