@@ -84,6 +84,9 @@ type Daemon struct {
 	publishMu   sync.Mutex // one head built at a time
 	addMu       sync.Mutex // one pin batch at a time
 	lastMembers uint64     // members version in the newest head we built
+	// beforeVerify, for tests, runs between signing a head and verifying
+	// it: where another curator's head can come first.
+	beforeVerify func()
 
 	refusedMu     sync.Mutex
 	refusedOffers map[string]uint64 // offers outside the pledge policy, by reason

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+
 	"github.com/pinfold/pinfold/allocation"
 	"github.com/pinfold/pinfold/configs"
 	"github.com/pinfold/pinfold/dag"
@@ -97,19 +99,29 @@ func newestParams(t *testing.T, d *Daemon) dag.AllocParams {
 // made before the default were left with: the same state, shard target 0.
 func signZeroTarget(t *testing.T, d *Daemon) {
 	t.Helper()
+	signOnNewest(t, d, d.l.CuratorKey, func(a *dag.Allocation) { a.Params.ShardTarget = 0 })
+}
+
+// signOnNewest signs with key, and adopts, a head on top of the newest one
+// carrying its allocation (changed by change, if not nil) and trust set, as
+// another curator of the cluster would.
+func signOnNewest(t *testing.T, d *Daemon, key crypto.PrivKey, change func(*dag.Allocation)) {
+	t.Helper()
 	ctx := context.Background()
 	v, _ := d.heads.Newest()
 	a, err := d.store.DAG.Allocation(ctx, v.Head.Allocation)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Params.ShardTarget = 0
+	if change != nil {
+		change(&a)
+	}
 	head := dag.Head{Version: dag.Version, Cluster: v.Head.Cluster, Seq: v.Head.Seq + 1, Parent: &v.CID, Time: v.Head.Time, Trust: v.Head.Trust}
 	head, _, err = d.store.DAG.BuildHead(ctx, head, dag.State{Allocation: a})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := trust.SignHead(d.l.CuratorKey, head)
+	signed, err := trust.SignHead(key, head)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +134,7 @@ func signZeroTarget(t *testing.T, d *Daemon) {
 		t.Fatal(err)
 	}
 	if out, err := d.heads.Consider(ctx, headsync.Announcement{Head: data, Record: rec.Raw}, headsync.FromLocal, d.id); err != nil || out != headsync.Adopted {
-		t.Fatalf("zero-target head: %v, %v", out, err)
+		t.Fatalf("head seq %d: %v, %v", head.Seq, out, err)
 	}
 }
 

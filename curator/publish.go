@@ -95,9 +95,20 @@ func (d *Daemon) ChangeTrust(ctx context.Context, change TrustChange) error {
 			return fmt.Errorf("change trust: %s is not an ed25519 peer ID", id)
 		}
 	}
-	_, err := d.publish(ctx, true, &change)
-	return err
+	// Another curator's head may come first while this one is built: the
+	// change was not published, so it is applied again on that head.
+	for try := 1; ; try++ {
+		_, err := d.publish(ctx, true, &change)
+		if !errors.Is(err, ErrHeadLost) || try == trustTries {
+			return err
+		}
+		d.log.Info("another curator's head came first; applying the trust change to it", "try", try, "err", err)
+	}
 }
+
+// trustTries bounds how often a trust change is applied again after
+// losing to another curator's head.
+const trustTries = 5
 
 func applyTrust(set [][]byte, change *TrustChange) ([][]byte, error) {
 	m := map[string]bool{}
@@ -226,7 +237,14 @@ func (d *Daemon) publish(ctx context.Context, force bool, change *TrustChange) (
 	}
 	// Verify our own head as every follower will before announcing it.
 	built0 := time.Now()
+	if d.beforeVerify != nil {
+		d.beforeVerify()
+	}
 	out, err := d.heads.Consider(ctx, ann, headsync.FromLocal, d.id)
+	if errors.Is(err, trust.ErrStaleSeq) {
+		// Another curator published more than one head meanwhile.
+		return false, fmt.Errorf("own head %s: %w: %w", dag.CID(data), ErrHeadLost, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("verify own head: %w", err)
 	}
