@@ -442,25 +442,37 @@ func (e *engine) pass(caps []int64, want func(*shard) int32, strict, live bool) 
 	}
 	clear(e.pos)
 	e.heap = e.heap[:0]
+	// room bounds from above the room any member has under caps. Loads
+	// only grow in a pass, so a shard larger than room can take no holder
+	// until the pass ends: it leaves the heap at once instead of being
+	// offered to each of its remaining candidates, none of which could
+	// take it (the pairs taken are the same). room is computed again
+	// every len(e.ms) steps, which keeps its cost within one step each.
+	room := e.maxRoom(caps)
 	for si := range e.shs {
 		s := int32(si)
-		if e.need(s, want(&e.shs[s]), live) > 0 && e.advance(s) {
+		if e.shs[s].bytes <= room && e.need(s, want(&e.shs[s]), live) > 0 && e.advance(s) {
 			e.heap = append(e.heap, s)
 		}
 	}
 	for i := len(e.heap)/2 - 1; i >= 0; i-- {
 		e.down(i)
 	}
-	for len(e.heap) > 0 {
-		s := e.heap[0]
-		m := e.curM[s]
-		if e.eligible(s, m, caps, strict, live) {
-			e.addHolder(s, m)
+	for steps := 0; len(e.heap) > 0; steps++ {
+		if steps == len(e.ms) {
+			room, steps = e.maxRoom(caps), 0
 		}
-		e.pos[s]++
-		if e.need(s, want(&e.shs[s]), live) > 0 && e.advance(s) {
-			e.down(0)
-			continue
+		s := e.heap[0]
+		if e.shs[s].bytes <= room {
+			m := e.curM[s]
+			if e.eligible(s, m, caps, strict, live) {
+				e.addHolder(s, m)
+			}
+			e.pos[s]++
+			if e.need(s, want(&e.shs[s]), live) > 0 && e.advance(s) {
+				e.down(0)
+				continue
+			}
 		}
 		last := len(e.heap) - 1
 		e.heap[0] = e.heap[last]
@@ -469,6 +481,18 @@ func (e *engine) pass(caps []int64, want func(*shard) int32, strict, live bool) 
 			e.down(0)
 		}
 	}
+}
+
+// maxRoom returns the most room a member with a non-zero weight has
+// under caps.
+func (e *engine) maxRoom(caps []int64) int64 {
+	room := int64(-1)
+	for m, c := range caps {
+		if e.w[m] != 0 {
+			room = max(room, c-e.load[m])
+		}
+	}
+	return room
 }
 
 func (e *engine) heapLess(a, b int32) bool {
