@@ -39,3 +39,12 @@ func BenchmarkSignedAck(b *testing.B) {
 func BenchmarkMemberChunk(b *testing.B) {
 	benchCodec(b, MemberChunk{Items: members(MemberChunkSize)}, EncodeMemberChunk, DecodeMemberChunk)
 }
+
+// BenchmarkShardChunk: a full chunk of shards.
+func BenchmarkShardChunk(b *testing.B) {
+	c := ShardChunk{Items: make([]Shard, ShardChunkSize)}
+	for i := range c.Items {
+		c.Items[i] = Shard{ID: int64(i), Bytes: 1<<30 - int64(i)<<10, Pins: int64(1 + i%300), ReplMin: 2, ReplMax: 3}
+	}
+	benchCodec(b, c, EncodeShardChunk, DecodeShardChunk)
+}

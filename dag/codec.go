@@ -348,7 +348,12 @@ func EncodeMemberChunk(c MemberChunk) ([]byte, error) { return memberChunkType.e
 
 // DecodeMemberChunk strictly decodes a member chunk block.
 func DecodeMemberChunk(data []byte) (MemberChunk, error) {
-	return deref(memberChunkType.decode(data, cid.Undef))
+	return decodeMemberChunk(data, cid.Undef)
+}
+
+func decodeMemberChunk(data []byte, c cid.Cid) (MemberChunk, error) {
+	v, _, err := decodeDirect(memberChunkType, memberChunkFields, data, c)
+	return v, err
 }
 
 // EncodeShardChunk returns the canonical block bytes of a shard chunk.
@@ -356,7 +361,12 @@ func EncodeShardChunk(c ShardChunk) ([]byte, error) { return shardChunkType.enco
 
 // DecodeShardChunk strictly decodes a shard chunk block.
 func DecodeShardChunk(data []byte) (ShardChunk, error) {
-	return deref(shardChunkType.decode(data, cid.Undef))
+	return decodeShardChunk(data, cid.Undef)
+}
+
+func decodeShardChunk(data []byte, c cid.Cid) (ShardChunk, error) {
+	v, _, err := decodeDirect(shardChunkType, shardChunkFields, data, c)
+	return v, err
 }
 
 // EncodeLogChunk returns the canonical block bytes of a log chunk.

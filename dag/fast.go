@@ -348,6 +348,18 @@ var (
 // it with the message its signature covers: domain || inner record bytes.
 // c names the block in errors; if undefined it is computed from data.
 func decodeSigned[S any](bt *blockType[S], fs []field[S], domain string, data []byte, c cid.Cid) (S, []byte, error) {
+	v, r, err := decodeDirect(bt, fs, data, c)
+	if err != nil {
+		return v, nil, err
+	}
+	msg := make([]byte, 0, len(domain)+r.span[1]-r.span[0])
+	msg = append(append(msg, domain...), data[r.span[0]:r.span[1]]...)
+	return v, msg, nil
+}
+
+// decodeDirect decodes data as a block of bt's type with the direct
+// decoder fs, and checks it as bt.decode does.
+func decodeDirect[S any](bt *blockType[S], fs []field[S], data []byte, c cid.Cid) (S, *reader, error) {
 	var v S
 	r := &reader{b: data}
 	err := func() error {
@@ -369,9 +381,87 @@ func decodeSigned[S any](bt *blockType[S], fs []field[S], domain string, data []
 		var zero S
 		return zero, nil, fmt.Errorf("decode %s %s: %w", bt.name, blockName(data, c), err)
 	}
-	msg := make([]byte, 0, len(domain)+r.span[1]-r.span[0])
-	msg = append(append(msg, domain...), data[r.span[0]:r.span[1]]...)
-	return v, msg, nil
+	return v, r, nil
+}
+
+// The chunks of the shard and member lists are read for every head whose
+// allocation is computed (a follower computes each head's), so they have
+// direct decoders too.
+
+var shardFields = canonical(
+	intField("id", func(s *Shard) *int64 { return &s.ID }),
+	intField("bytes", func(s *Shard) *int64 { return &s.Bytes }),
+	intField("pins", func(s *Shard) *int64 { return &s.Pins }),
+	intField("replMin", func(s *Shard) *int64 { return &s.ReplMin }),
+	intField("replMax", func(s *Shard) *int64 { return &s.ReplMax }),
+)
+
+var shardChunkFields = canonical(field[ShardChunk]{"items", func(r *reader, c *ShardChunk) (err error) {
+	c.Items, err = structList(r, ShardChunkSize, func(r *reader, s *Shard) error { return parseStruct(r, shardFields, s) })
+	return
+}})
+
+// memberFields are a member's fields but offline, which is optional: a
+// member without it has no "offline" key, and with it the key comes
+// between "domain" and "admitted" in canonical order.
+var memberFields = canonical(
+	bytesField("peer", func(m *Member) *[]byte { return &m.Peer }),
+	intField("capacity", func(m *Member) *int64 { return &m.Capacity }),
+	textField("domain", func(m *Member) *string { return &m.Domain }),
+	textField("nickname", func(m *Member) *string { return &m.Nickname }),
+	intField("admitted", func(m *Member) *int64 { return &m.Admitted }),
+)
+
+func parseMember(r *reader, m *Member) error {
+	n, err := r.expect(5, "map")
+	if err != nil {
+		return err
+	}
+	if n != uint64(len(memberFields)) && n != uint64(len(memberFields)+1) {
+		return r.fail("map of %d entries, want %d or %d", n, len(memberFields), len(memberFields)+1)
+	}
+	for i, f := range memberFields {
+		if i == 2 && n > uint64(len(memberFields)) {
+			if err := r.key("offline"); err != nil {
+				return err
+			}
+			off, err := r.int64()
+			if err != nil {
+				return err
+			}
+			m.Offline = &off
+		}
+		if err := r.key(f.name); err != nil {
+			return err
+		}
+		if err := f.parse(r, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var memberChunkFields = canonical(field[MemberChunk]{"items", func(r *reader, c *MemberChunk) (err error) {
+	c.Items, err = structList(r, MemberChunkSize, parseMember)
+	return
+}})
+
+// structList reads a chunk's list of items, of at most limit entries.
+func structList[T any](r *reader, limit int, parse func(*reader, *T) error) ([]T, error) {
+	n, err := r.expect(4, "list")
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(limit) {
+		return nil, tooLarge("items (entries)", int(min(n, math.MaxInt32)), limit)
+	}
+	out := make([]T, n)
+	for i := range out {
+		if err := parse(r, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SplitSignedHead decodes a signed head block exactly as DecodeSignedHead

@@ -7,17 +7,18 @@ import (
 	"testing"
 )
 
-// The direct decoders of signed records must agree with the reference
-// (bindnode decode + canonical re-encode check) on every input: same
-// accept/reject decision, same value, and a message equal to the domain
-// followed by the reference encoding of the inner record.
+// The direct decoders of signed records and list chunks must agree with
+// the reference (bindnode decode + canonical re-encode check) on every
+// input: same accept/reject decision, same value, and for signed records a
+// message equal to the domain followed by the reference encoding of the
+// inner record.
 
 type signedCodec struct {
 	name    string
 	seeds   [][]byte
 	fast    func([]byte) (any, []byte, error)
 	ref     func([]byte) (any, error)
-	message func(any) ([]byte, error)
+	message func(any) ([]byte, error) // nil for a block that is not signed
 }
 
 func signedCodecs(t testing.TB) []signedCodec {
@@ -59,7 +60,28 @@ func signedCodecs(t testing.TB) []signedCodec {
 			ref:     func(b []byte) (any, error) { return deref(signedAuditType.decode(b, CID(b))) },
 			message: func(v any) ([]byte, error) { return AuditSigningBytes(v.(SignedAudit).Audit) },
 		},
+		{
+			name:  "shard chunk",
+			seeds: [][]byte{enc(EncodeShardChunk(fixtureShardChunk())), enc(EncodeShardChunk(wideShardChunk()))},
+			fast:  func(b []byte) (any, []byte, error) { v, err := DecodeShardChunk(b); return v, nil, err },
+			ref:   func(b []byte) (any, error) { return deref(shardChunkType.decode(b, CID(b))) },
+		},
+		{
+			name:  "member chunk",
+			seeds: [][]byte{enc(EncodeMemberChunk(fixtureMemberChunk()))},
+			fast:  func(b []byte) (any, []byte, error) { v, err := DecodeMemberChunk(b); return v, nil, err },
+			ref:   func(b []byte) (any, error) { return deref(memberChunkType.decode(b, CID(b))) },
+		},
 	}
+}
+
+// wideShardChunk has integers of every CBOR width.
+func wideShardChunk() ShardChunk {
+	return ShardChunk{Items: []Shard{
+		{ID: 23, Bytes: 24, Pins: 255, ReplMin: 0, ReplMax: 1},
+		{ID: 256, Bytes: 1 << 20, Pins: 65535, ReplMin: 3, ReplMax: 64},
+		{ID: 1 << 33, Bytes: 1<<62 + 5, Pins: 1 << 32, ReplMin: 2, ReplMax: 3},
+	}}
 }
 
 func isSentinel(err error) bool {
@@ -86,6 +108,9 @@ func compareDecoders(t testing.TB, sc signedCodec, data []byte) {
 	}
 	if !reflect.DeepEqual(normalize(fv), normalize(rv)) {
 		t.Fatalf("%s: values differ on %x:\n fast: %+v\n  ref: %+v", sc.name, data, fv, rv)
+	}
+	if sc.message == nil {
+		return
 	}
 	want, err := sc.message(rv)
 	if err != nil || !bytes.Equal(msg, want) {
@@ -135,6 +160,10 @@ func TestFastDecoderRejectsInvalidValues(t *testing.T) {
 			split = func(b []byte) error { _, _, err := SplitSignedOffer(b); return err }
 		case bytes.HasPrefix([]byte(tc.name), []byte("signed audit/")):
 			split = func(b []byte) error { _, _, err := SplitSignedAudit(b); return err }
+		case bytes.HasPrefix([]byte(tc.name), []byte("shard chunk/")):
+			split = func(b []byte) error { _, err := DecodeShardChunk(b); return err }
+		case bytes.HasPrefix([]byte(tc.name), []byte("member chunk/")):
+			split = func(b []byte) error { _, err := DecodeMemberChunk(b); return err }
 		default:
 			continue
 		}

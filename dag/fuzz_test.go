@@ -9,8 +9,8 @@ import (
 // fuzzDecode checks that decoding arbitrary bytes never panics, fails only
 // with this package's sentinels, and that whatever decodes re-encodes to
 // exactly the input (one encoding per value).
-// For signed records, also passes data to also (the comparison with the
-// reference decoder).
+// For signed records and list chunks, also passes data to also (the
+// comparison with the reference decoder).
 func fuzzDecode[T any](f *testing.F, seeds []T, enc func(T) ([]byte, error), dec func([]byte) (T, error), also func(*testing.T, []byte)) {
 	for _, s := range seeds {
 		b, err := enc(s)
@@ -73,11 +73,11 @@ func FuzzDecodeAllocation(f *testing.F) {
 }
 
 func FuzzDecodeMemberChunk(f *testing.F) {
-	fuzzDecode(f, []MemberChunk{fixtureMemberChunk()}, EncodeMemberChunk, DecodeMemberChunk, nil)
+	fuzzDecode(f, []MemberChunk{fixtureMemberChunk()}, EncodeMemberChunk, DecodeMemberChunk, compareWith(f, "member chunk"))
 }
 
 func FuzzDecodeShardChunk(f *testing.F) {
-	fuzzDecode(f, []ShardChunk{fixtureShardChunk()}, EncodeShardChunk, DecodeShardChunk, nil)
+	fuzzDecode(f, []ShardChunk{fixtureShardChunk(), wideShardChunk()}, EncodeShardChunk, DecodeShardChunk, compareWith(f, "shard chunk"))
 }
 
 func FuzzDecodeLogChunk(f *testing.F) {

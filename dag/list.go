@@ -26,11 +26,8 @@ var memberKind = &listKind[Member]{
 	before: func(a, b *Member) bool { return bytes.Compare(a.Peer, b.Peer) < 0 },
 	encode: func(items []Member) ([]byte, error) { return memberChunkType.encode(&MemberChunk{Items: items}) },
 	decode: func(data []byte, c cid.Cid) ([]Member, error) {
-		ch, err := memberChunkType.decode(data, c)
-		if err != nil {
-			return nil, err
-		}
-		return ch.Items, nil
+		ch, err := decodeMemberChunk(data, c)
+		return ch.Items, err
 	},
 }
 
@@ -41,11 +38,8 @@ var shardKind = &listKind[Shard]{
 	before: func(a, b *Shard) bool { return a.ID < b.ID },
 	encode: func(items []Shard) ([]byte, error) { return shardChunkType.encode(&ShardChunk{Items: items}) },
 	decode: func(data []byte, c cid.Cid) ([]Shard, error) {
-		ch, err := shardChunkType.decode(data, c)
-		if err != nil {
-			return nil, err
-		}
-		return ch.Items, nil
+		ch, err := decodeShardChunk(data, c)
+		return ch.Items, err
 	},
 }
 
