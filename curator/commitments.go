@@ -351,13 +351,20 @@ func (d *Daemon) Shards(ctx context.Context) ([]ShardInfo, error) {
 
 // shardInfo is one shard of the newest plan with its holders: the ones
 // the plan assigns, then any other member whose newest ACK says stored.
-// digest is the shard's present content digest; nick names members.
+// digest is the shard's present content digest; nick names members, and
+// is nil when only the shard's status is wanted: its holders are then not
+// named (a peer ID's text costs more than the rest, for every holder of
+// every shard at every head).
 func (d *Daemon) shardInfo(sa allocation.ShardAlloc, digest []byte, nick map[string]string) ShardInfo {
 	si := ShardInfo{ID: sa.ID, Bytes: sa.Bytes, Pins: sa.Pins, Min: sa.Min, Max: sa.Max}
 	seen := map[peer.ID]bool{}
 	addHolder := func(p peer.ID, assigned bool) {
 		seen[p] = true
-		h := HolderInfo{Peer: p.String(), Nickname: nick[p.String()], Assigned: assigned, AckSeq: -1}
+		h := HolderInfo{Assigned: assigned, AckSeq: -1}
+		if nick != nil {
+			h.Peer = p.String()
+			h.Nickname = nick[h.Peer]
+		}
 		if a, ok := d.ackTab.get(sa.ID, p); ok {
 			h.State, h.AckSeq, h.AckTime = a.State, a.Seq, time.UnixMilli(a.Time).UTC()
 			h.Current = string(a.Digest) == string(digest)
