@@ -215,7 +215,7 @@ func TestLiarsCannotCostACopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	// 6 pins of 1 MiB of random bytes, in 3 shards of replication 2.
-	dir, home, root, cfgPath := auditedCluster(t, "liars", 6, 1<<20, "2MiB", 2,
+	dir, home, root, cfgPath, _ := auditedCluster(t, "liars", 6, 1<<20, "2MiB", 2,
 		map[string]any{"interval": "3s", "samples": 2, "timeout": "2s", "grace": "4s"})
 	for _, name := range []string{"f1", "f2"} {
 		run(t, "follow", "--root", root, name, "init", cfgPath, "--storage", "64MiB", "--listen", "/ip4/127.0.0.1/tcp/0")
