@@ -429,6 +429,7 @@ func (d *Daemon) MemberLoads(ctx context.Context) ([]MemberLoad, error) {
 		ml := &MemberLoad{MemberInfo: m}
 		if id, err := peer.Decode(m.Peer); err == nil {
 			ml.Audits = d.memberRecord(id)
+			ml.Audits.Peer = m.Peer // the ledger keys members by their binary ID
 			_, ml.Standing, ml.StandingWhy = policy.Standing(m.Pledged, forgive(ml.Audits, m.Forgiven))
 		}
 		byPeer[m.Peer] = ml

@@ -18,6 +18,7 @@ type memberAudits struct {
 	Standing    string `json:"standing"`
 	StandingWhy string `json:"standing_why"`
 	Audits      struct {
+		Peer       string `json:"peer"`
 		Passes     int64  `json:"passes"`
 		Fails      int64  `json:"fails"`
 		FailReason string `json:"fail_reason"`
@@ -178,6 +179,9 @@ func TestCuratorRestartKeepsAudits(t *testing.T) {
 	})
 	if after.Audits.Passes < before {
 		t.Fatalf("after a restart the curator shows %d audits passed by f1, %d before: %+v", after.Audits.Passes, before, after)
+	}
+	if after.Audits.Peer != self {
+		t.Errorf("the audit record names peer %q, want %s", after.Audits.Peer, self)
 	}
 	t.Logf("f1: %d passes before the restart, %d after; standing %s", before, after.Audits.Passes, after.Standing)
 }

@@ -167,6 +167,7 @@ func (d *Daemon) Status() Status {
 	}
 	s.AcksPending = d.out.pending()
 	s.Audits = d.Audits()
+	s.Audits.Peer = d.l.ID.String() // the ledger keys members by their binary ID
 	s.Penalised = d.node.BitswapPenaltyCounts()
 	if f, ok := d.fetcher.(*content.Fetcher); ok {
 		s.FetchRenewals = f.Renewals()
