@@ -15,14 +15,14 @@ import (
 	"github.com/pinfold/pinfold/dag"
 )
 
-// benchHead builds the head of scripts/measure-followers.sh 100 in a
-// memory store: 100 members pledging capacity each, 2,001 shards of
-// 64 MiB, replication 2 to 3, the curator's defaults.
-func benchHead(b *testing.B, capacity int64) (*dag.Store, dag.Head) {
+// benchHead builds the head of scripts/measure-followers.sh in a memory
+// store: n members pledging capacity each, 2,001 shards of 64 MiB,
+// replication 2 to 3, the curator's defaults.
+func benchHead(b *testing.B, n int, capacity int64) (*dag.Store, dag.Head) {
 	b.Helper()
 	st := dag.NewStore(blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())))
 	var members []dag.Member
-	for i := range 100 {
+	for i := range n {
 		p := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
 		members = append(members, dag.Member{Peer: append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}, p[:]...), Capacity: capacity, Admitted: 1})
 	}
@@ -44,16 +44,18 @@ func benchHead(b *testing.B, capacity int64) (*dag.Store, dag.Head) {
 }
 
 // BenchmarkPlan: what one head costs every follower, read and computed
-// apart. "probation": each member capped at the 1 GiB a new member gets
-// (the light followers of the measuring tool pass no audit), 100 GiB for
-// 2,001 shards of 64 MiB: the cluster is over-full. "pledged": 100 GiB each.
+// apart. "probation": 100 members, each capped at the 1 GiB a new member
+// gets (the light followers of the measuring tool pass no audit), 100 GiB
+// for 2,001 shards of 64 MiB: the cluster is over-full; "probation300":
+// 300 such members, room for most copies; "pledged": 100 GiB each.
 func BenchmarkPlan(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		name     string
+		members  int
 		capacity int64
-	}{{"probation", 1 << 30}, {"pledged", 100 << 30}} {
-		st, h := benchHead(b, c.capacity)
+	}{{"probation", 100, 1 << 30}, {"probation300", 300, 1 << 30}, {"pledged", 100, 100 << 30}} {
+		st, h := benchHead(b, c.members, c.capacity)
 		b.Run(c.name+"/read", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
