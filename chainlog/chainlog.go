@@ -33,8 +33,8 @@ var stateKey = ds.NewKey("/pinfold/chainlog/state")
 // every head cost each node O(ledger) per head (38 % of the CPU of 300
 // light followers while heads came). A node that stops without Follow
 // returning applies the logs of the heads since the one saved again when
-// it starts: the record names the head it holds, so none is applied
-// twice.
+// it starts; the record holds the ledger's seq, and the ledger skips the
+// heads up to it, so none is applied twice.
 const SaveEvery = 30 * time.Second
 
 // HeadSource is the node's view of its newest verified head.
