@@ -194,19 +194,9 @@ func (t *Tracker) Follow(ctx context.Context, src HeadSource, st *dag.Store) err
 	saveTimer.Stop()
 	defer saveTimer.Stop()
 	var due <-chan time.Time // set while an applied head waits to be saved
-	saveDue := func() {
-		select {
-		case <-due:
-			due = nil
-			if err := t.save(ctx); err != nil && ctx.Err() == nil {
-				t.log.Warn("save ledger", "err", err)
-			}
-		default:
-		}
-	}
 	for {
 		changed := src.Changed()
-		saveDue()
+		var retry <-chan time.Time
 		if v, ok := src.Newest(); ok && !v.CID.Equals(t.Applied()) {
 			err := t.catchUp(ctx, st, v)
 			if due == nil && t.unsaved() {
@@ -215,19 +205,14 @@ func (t *Tracker) Follow(ctx context.Context, src HeadSource, st *dag.Store) err
 			}
 			if err != nil && ctx.Err() == nil {
 				t.log.Warn("read head logs", "head", v.CID, "err", err)
-				select { // try again on the next head, or soon
-				case <-ctx.Done():
-					return nil
-				case <-changed:
-				case <-time.After(5 * time.Second):
-				}
-				continue
+				retry = time.After(5 * time.Second) // try again on the next head, or soon
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-retry:
 		case <-due:
 			due = nil
 			if err := t.save(ctx); err != nil && ctx.Err() == nil {
